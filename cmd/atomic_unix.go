@@ -1,0 +1,15 @@
+//go:build !windows
+
+package cmd
+
+import (
+	"os"
+
+	"github.com/google/renameio/v2"
+)
+
+// writeFileAtomic writes a temporary file next to name, fsyncs it and renames
+// it over name, so readers see the old file or the new one, never a part.
+func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
+	return renameio.WriteFile(name, data, mode, renameio.WithStaticPermissions(mode))
+}

@@ -1,0 +1,67 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/manifest"
+)
+
+// Exit codes, documented in the README.
+const (
+	ExitOK        = 0 // success
+	ExitError     = 1 // anything else: I/O, a key provider that failed, interrupted
+	ExitUsage     = 2 // the command line is wrong
+	ExitBadInput  = 3 // the input is not a manifest ksec can work on
+	ExitNoKey     = 4 // no available key could decrypt
+	ExitIntegrity = 5 // the file was tampered with: a token or the MAC does not verify
+)
+
+func exitCode(err error) int {
+	var usage usageError
+	var version *crypto.UnsupportedVersionError
+	switch {
+	case errors.As(err, &usage):
+		return ExitUsage
+	case errors.Is(err, crypto.ErrIntegrity):
+		return ExitIntegrity
+	case errors.Is(err, keyring.ErrNoIdentity):
+		return ExitNoKey
+	case errors.Is(err, manifest.ErrBadInput), errors.As(err, &version):
+		return ExitBadInput
+	}
+	return ExitError
+}
+
+// reportError prints err as "ksec: error: …" plus its hints and returns the
+// exit code. Errors never carry secret values or key material.
+func reportError(w io.Writer, err error) int {
+	code := exitCode(err)
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) {
+		msg = "interrupted"
+	}
+	fmt.Fprintf(w, "ksec: error: %s\n", msg)
+	hints := hint.All(err)
+	var version *crypto.UnsupportedVersionError
+	if errors.As(err, &version) {
+		hints = append(hints, "the file was written by a newer ksec: upgrade ksec to read it")
+	}
+	if code == ExitUsage {
+		hints = append(hints, "run 'ksec --help' or 'ksec COMMAND --help' for usage")
+	}
+	var seen []string
+	for _, h := range hints {
+		if !slices.Contains(seen, h) {
+			seen = append(seen, h)
+			fmt.Fprintf(w, "ksec: hint: %s\n", h)
+		}
+	}
+	return code
+}

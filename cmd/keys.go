@@ -1,0 +1,62 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/keyring"
+)
+
+// newKeyring sets up the key providers of this run and the identities named
+// with -I/--identity, then in KSEC_IDENTITY_FILE. Identity files are read
+// here, once; providers contact nothing until a recipient needs them.
+func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
+	providers := []keyring.Provider{
+		keyring.NewPGP(keyring.PGPOptions{}),
+	}
+	files := append([]string(nil), identityFiles...)
+	if env := sys.Getenv("KSEC_IDENTITY_FILE"); env != "" {
+		files = append(files, filepath.SplitList(env)...)
+	}
+	var identities []keyring.Identity
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, hint.Wrap(fmt.Errorf("identity file: %w", err), "identity files come from -I/--identity and KSEC_IDENTITY_FILE")
+		}
+		if !keyring.IsPGPKeyData(data) {
+			return nil, hint.Wrap(fmt.Errorf("identity file %s: not an OpenPGP secret key", f),
+				"export one with: gpg --export-secret-keys --armor FINGERPRINT > FILE")
+		}
+		id, err := keyring.NewPGPFileIdentity(data, f)
+		if err != nil {
+			return nil, err
+		}
+		identities = append(identities, id)
+	}
+	return keyring.New(providers, identities), nil
+}
+
+// keySpecs returns the key specs from -k flags, else from KSEC_KEYS; both
+// accept comma-separated lists.
+func keySpecs(sys *System, flags []string) []string {
+	var specs []string
+	source := flags
+	if len(source) == 0 {
+		source = []string{sys.Getenv("KSEC_KEYS")}
+	}
+	for _, f := range source {
+		for _, s := range strings.Split(f, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				specs = append(specs, s)
+			}
+		}
+	}
+	return specs
+}

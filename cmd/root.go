@@ -1,0 +1,92 @@
+// Package cmd holds ksec's commands: each parses flags into an options
+// struct and calls into the envelope, manifest and keyring packages.
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// System is what commands use of the outside world, so tests can supply it.
+type System struct {
+	In     io.Reader
+	Out    io.Writer
+	Err    io.Writer
+	Getenv func(string) string
+	// StdinIsTerminal reports whether In is an interactive terminal.
+	StdinIsTerminal func() bool
+}
+
+// Main runs ksec with the process's arguments and returns the exit code.
+func Main(version string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sys := &System{
+		In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv,
+		StdinIsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
+	}
+	return Run(ctx, sys, version, os.Args[1:])
+}
+
+// Run executes one ksec command line and returns the exit code.
+func Run(ctx context.Context, sys *System, version string, args []string) int {
+	root := NewCmdRoot(sys, version)
+	root.SetArgs(args)
+	root.SetIn(sys.In)
+	root.SetOut(sys.Out)
+	root.SetErr(sys.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	return reportError(sys.Err, err)
+}
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(sys *System, version string) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ksec",
+		Short: "Keep Kubernetes Secrets in git: encrypt their values, keep the rest readable",
+		Long: `ksec encrypts only the values of Kubernetes Secret manifests (data and
+stringData), with a per-Secret data key wrapped for each recipient, so the
+manifest stays readable and diffable in git.
+
+  ksec encrypt -i -k KEY secret.yaml
+  ksec decrypt secret.yaml | kubectl apply -f -`,
+		Version:       version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		NewCmdEncrypt(sys, nil),
+		NewCmdDecrypt(sys, nil),
+	)
+	return root
+}
+
+// usageError marks a mistake in the command line itself.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// maxArgs is cobra.MaximumNArgs with a usage error.
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MaximumNArgs(n)(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,191 @@
+// Package keyring wraps and unwraps ksec data keys for recipients.
+//
+// It follows the shape of filippo.io/age: a Recipient wraps a data key into
+// a Stanza, an Identity tries to unwrap one of a Secret's stanzas, and key
+// types plug in as Providers chosen by the prefix of a key spec
+// ("pgp:…", later "aws:…", "gcp:…", "age:…"). Nothing here keeps state
+// between calls beyond what a Provider caches for its own clients.
+package keyring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Scope is what a wrapped key is bound to: the Secret it belongs to.
+// Cloud providers put it into their encryption context / additional data.
+type Scope struct {
+	Namespace string
+	Name      string
+}
+
+// Stanza is one recipient entry of a Secret's ksec metadata block.
+type Stanza struct {
+	Type    string // provider type, e.g. "pgp"
+	ID      string // recipient identity within the type, e.g. a fingerprint
+	Wrapped []byte // the data key wrapped for this recipient
+}
+
+// Recipient can wrap a data key for one party.
+type Recipient interface {
+	Type() string
+	// ID is the stable identity written into the stanza; two recipients with
+	// the same Type and ID are the same recipient.
+	ID() string
+	Wrap(ctx context.Context, dataKey []byte, scope Scope) (Stanza, error)
+}
+
+// Identity can unwrap data keys. Unwrap returns an error wrapping
+// ErrIncorrectIdentity when none of the stanzas is for it; any other error
+// means it tried a stanza meant for it and failed.
+type Identity interface {
+	Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error)
+}
+
+// ErrIncorrectIdentity says an identity holds no key for any of the stanzas.
+var ErrIncorrectIdentity = errors.New("no matching key")
+
+// ErrNoIdentity says no identity at all could unwrap a Secret's data key.
+var ErrNoIdentity = errors.New("no key could decrypt")
+
+// Provider is one key type. It parses the part of a key spec after
+// "TYPE:" and offers the identity that is available without being named
+// (the gpg agent, a cloud KMS reached with ambient credentials).
+type Provider interface {
+	Type() string
+	ParseRecipient(ctx context.Context, spec string) (Recipient, error)
+	// AmbientIdentity may return nil when the provider has none.
+	AmbientIdentity() Identity
+}
+
+// Keyring holds the providers and explicit identities of one ksec run.
+type Keyring struct {
+	providers  []Provider
+	identities []Identity
+}
+
+// New returns a keyring with the given providers, tried in order when
+// unwrapping (cheap local ones first), and explicit identities, which are
+// tried before any provider's ambient identity.
+func New(providers []Provider, identities []Identity) *Keyring {
+	return &Keyring{providers: providers, identities: identities}
+}
+
+func (k *Keyring) provider(typ string) Provider {
+	for _, p := range k.providers {
+		if p.Type() == typ {
+			return p
+		}
+	}
+	return nil
+}
+
+// ParseRecipient resolves one key spec, such as "pgp:FINGERPRINT" or a bare
+// fingerprint, into a recipient.
+func (k *Keyring) ParseRecipient(ctx context.Context, spec string) (Recipient, error) {
+	typ, rest, err := SplitSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	p := k.provider(typ)
+	if p == nil {
+		return nil, fmt.Errorf("key %q: key type %q is not supported by this build of ksec", spec, typ)
+	}
+	r, err := p.ParseRecipient(ctx, rest)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: %w", spec, err)
+	}
+	return r, nil
+}
+
+// ParseRecipients resolves specs and drops duplicates (same type and ID).
+func (k *Keyring) ParseRecipients(ctx context.Context, specs []string) ([]Recipient, error) {
+	var out []Recipient
+	seen := map[string]bool{}
+	for _, s := range specs {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		r, err := k.ParseRecipient(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		if id := r.Type() + ":" + r.ID(); !seen[id] {
+			seen[id] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Unwrap recovers a data key from a Secret's stanzas: first with the explicit
+// identities, then with each provider's ambient identity, stopping at the
+// first success. The error lists every attempt when all fail.
+func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error) {
+	var failures []error
+	try := func(id Identity, subset []Stanza) []byte {
+		key, err := id.Unwrap(ctx, subset, scope)
+		if err == nil {
+			return key
+		}
+		if !errors.Is(err, ErrIncorrectIdentity) {
+			failures = append(failures, err)
+		}
+		return nil
+	}
+	for _, id := range k.identities {
+		if key := try(id, stanzas); key != nil {
+			return key, nil
+		}
+	}
+	for _, p := range k.providers {
+		id := p.AmbientIdentity()
+		if id == nil {
+			continue
+		}
+		subset := stanzasOfType(stanzas, p.Type())
+		if len(subset) == 0 {
+			continue
+		}
+		if key := try(id, subset); key != nil {
+			return key, nil
+		}
+	}
+	return nil, &NoIdentityError{Stanzas: stanzas, Failures: failures}
+}
+
+func stanzasOfType(stanzas []Stanza, typ string) []Stanza {
+	var out []Stanza
+	for _, s := range stanzas {
+		if s.Type == typ {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// NoIdentityError is returned when no identity could unwrap a data key.
+// It names the recipients (never key material) and why each attempt failed.
+type NoIdentityError struct {
+	Stanzas  []Stanza
+	Failures []error
+}
+
+func (e *NoIdentityError) Error() string {
+	var ids []string
+	for _, s := range e.Stanzas {
+		ids = append(ids, s.Type+":"+s.ID)
+	}
+	msg := "no key could decrypt; recipients: " + strings.Join(ids, ", ")
+	for _, f := range e.Failures {
+		msg += "; " + f.Error()
+	}
+	return msg
+}
+
+func (e *NoIdentityError) Unwrap() []error {
+	return append([]error{ErrNoIdentity}, e.Failures...)
+}

@@ -1,0 +1,327 @@
+// Package manifest finds the Kubernetes Secrets in a YAML or JSON stream and
+// edits only their values and their ksec metadata block. Everything else
+// (comments, key order, indentation, separators, other documents) is kept
+// byte for byte: edits are splices into the original source, located with
+// the YAML parser's node positions.
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/keyring"
+)
+
+// MetadataKey is the top-level key of the ksec block inside a Secret.
+const MetadataKey = "ksec"
+
+// ErrBadInput marks errors caused by the input manifest itself.
+var ErrBadInput = errors.New("bad input")
+
+// Stream is a parsed manifest stream and the edits made to it so far.
+type Stream struct {
+	src     []byte
+	lines   []int
+	newline string
+	Secrets []*Secret
+	edits   []edit
+}
+
+type edit struct {
+	start, end int
+	text       string
+}
+
+// Secret is one kind: Secret document, or one Secret item of a List.
+type Secret struct {
+	Doc       int // 1-based document number in the stream
+	Item      int // 0-based index in a List's items, or -1
+	Namespace string
+	Name      string
+	Values    []*Value  // data and stringData values in document order
+	Meta      *Metadata // nil when the Secret has no ksec block
+
+	mapping *yaml.Node
+	metaKey *yaml.Node
+	metaVal *yaml.Node
+}
+
+// Scope is the Secret's identity that values and wrapped keys are bound to.
+func (s *Secret) Scope() keyring.Scope {
+	return keyring.Scope{Namespace: s.Namespace, Name: s.Name}
+}
+
+func (s *Secret) String() string {
+	where := fmt.Sprintf("document %d", s.Doc)
+	if s.Item >= 0 {
+		where += fmt.Sprintf(", item %d", s.Item+1)
+	}
+	name := s.Name
+	if s.Namespace != "" {
+		name = s.Namespace + "/" + s.Name
+	}
+	if name == "" {
+		name = "(unnamed)"
+	}
+	return where + " (Secret " + name + ")"
+}
+
+// Value is one entry under data or stringData.
+type Value struct {
+	Field string // "data" or "stringData"
+	Key   string
+	Line  int
+	// Text is the scalar's value as parsed: a token when the value is encrypted.
+	Text string
+
+	node      *yaml.Node
+	keyIndent int // 0-based column of the key
+	flow      bool
+	start     int
+	end       int
+}
+
+// IsNull reports whether the value is a YAML null (key with no value, ~, null).
+func (v *Value) IsNull() bool { return v.node.Tag == "!!null" }
+
+// IsEncrypted reports whether the value looks like an ENC[…] token.
+func (v *Value) IsEncrypted() bool { return !v.IsNull() && crypto.LooksEncrypted(v.Text) }
+
+// Location is where the value's token is bound.
+func (v *Value) Location(s *Secret) crypto.Location {
+	return crypto.Location{Namespace: s.Namespace, Name: s.Name, Field: v.Field, Key: v.Key}
+}
+
+func (v *Value) String() string { return fmt.Sprintf("%s.%s (line %d)", v.Field, v.Key, v.Line) }
+
+// Error is a problem with the input, located as precisely as known.
+type Error struct {
+	Secret *Secret // may be nil
+	Doc    int
+	Value  *Value // may be nil
+	Line   int
+	Err    error
+}
+
+func (e *Error) Error() string {
+	var parts []string
+	switch {
+	case e.Secret != nil:
+		parts = append(parts, e.Secret.String())
+	case e.Doc > 0:
+		parts = append(parts, fmt.Sprintf("document %d", e.Doc))
+	}
+	if e.Value != nil {
+		parts = append(parts, e.Value.String())
+	} else if e.Line > 0 {
+		parts = append(parts, fmt.Sprintf("line %d", e.Line))
+	}
+	return strings.Join(append(parts, e.Err.Error()), ": ")
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func badInput(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
+}
+
+// Parse reads a YAML stream (any number of documents) or a JSON document and
+// finds its Secrets. Documents that are not Secrets are left alone.
+func Parse(src []byte) (*Stream, error) {
+	st := &Stream{src: src, lines: indexLines(src), newline: "\n"}
+	if bytes.Contains(src, []byte("\r\n")) {
+		st.newline = "\r\n"
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	for doc := 1; ; doc++ {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &Error{Doc: doc, Err: fmt.Errorf("%w: invalid YAML: %s", ErrBadInput, strings.TrimPrefix(err.Error(), "yaml: "))}
+		}
+		if len(root.Content) == 0 {
+			continue
+		}
+		if err := st.addDocument(doc, root.Content[0]); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func (st *Stream) addDocument(doc int, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	if isSecret(n) {
+		return st.addSecret(doc, -1, n)
+	}
+	kind := scalarField(n, "kind")
+	items := field(n, "items")
+	if !strings.HasSuffix(kind, "List") || items == nil || items.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for i, item := range items.Content {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		if isSecret(item) || (kind == "SecretList" && field(item, "kind") == nil) {
+			if err := st.addSecret(doc, i, item); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func isSecret(n *yaml.Node) bool {
+	if scalarField(n, "kind") != "Secret" {
+		return false
+	}
+	api := field(n, "apiVersion")
+	return api == nil || api.Value == "v1"
+}
+
+// field returns the value node of key in mapping n, or nil.
+func field(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func scalarField(n *yaml.Node, key string) string {
+	if v := field(n, key); v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value
+	}
+	return ""
+}
+
+func (st *Stream) addSecret(doc, item int, n *yaml.Node) error {
+	s := &Secret{Doc: doc, Item: item, mapping: n}
+	fail := func(line int, v *Value, err error) error {
+		return &Error{Secret: s, Line: line, Value: v, Err: err}
+	}
+	if md := field(n, "metadata"); md != nil && md.Kind == yaml.MappingNode {
+		s.Name = scalarField(md, "name")
+		s.Namespace = scalarField(md, "namespace")
+	}
+	if err := checkDuplicates(n); err != nil {
+		return fail(0, nil, err)
+	}
+	flow := n.Style&yaml.FlowStyle != 0
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "data", "stringData":
+		case MetadataKey:
+			s.metaKey, s.metaVal = k, val
+			m, err := parseMetadata(val)
+			if err != nil {
+				return fail(k.Line, nil, err)
+			}
+			s.Meta = m
+			continue
+		default:
+			continue
+		}
+		if val.Tag == "!!null" {
+			continue
+		}
+		if val.Kind != yaml.MappingNode {
+			return fail(val.Line, nil, badInput("%s must be a mapping of keys to values", k.Value))
+		}
+		fieldFlow := flow || val.Style&yaml.FlowStyle != 0
+		for j := 0; j+1 < len(val.Content); j += 2 {
+			key, vn := val.Content[j], val.Content[j+1]
+			v := &Value{Field: k.Value, Key: key.Value, Line: vn.Line, Text: vn.Value, node: vn, keyIndent: key.Column - 1, flow: fieldFlow}
+			if key.Kind != yaml.ScalarNode {
+				return fail(key.Line, nil, badInput("%s has a key that is not a string", k.Value))
+			}
+			switch {
+			case vn.Kind == yaml.AliasNode:
+				return fail(0, v, badInput("YAML aliases (*name) are not supported in %s; write the value out", k.Value))
+			case vn.Kind != yaml.ScalarNode:
+				return fail(0, v, badInput("value is a %s, want a string", kindName(vn.Kind)))
+			case vn.Anchor != "":
+				return fail(0, v, badInput("YAML anchors (&name) are not supported in %s", k.Value))
+			case vn.Style&yaml.TaggedStyle != 0:
+				return fail(0, v, badInput("explicit YAML tags (%s) are not supported in %s", vn.Tag, k.Value))
+			}
+			v.start = st.nodeStart(vn)
+			v.end = st.scalarEnd(vn, v.keyIndent, fieldFlow)
+			s.Values = append(s.Values, v)
+		}
+	}
+	st.Secrets = append(st.Secrets, s)
+	return nil
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	}
+	return "non-string"
+}
+
+// checkDuplicates rejects a mapping anywhere in the Secret that repeats a key:
+// YAML parsers disagree on which one wins, so the file is ambiguous.
+func checkDuplicates(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		seen := make(map[string]bool, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if seen[k] {
+				return badInput("line %d: duplicate key %q", n.Content[i].Line, k)
+			}
+			seen[k] = true
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkDuplicates(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Bytes returns the source with every edit applied.
+func (st *Stream) Bytes() []byte {
+	edits := slices.Clone(st.edits)
+	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
+	var out bytes.Buffer
+	out.Grow(len(st.src))
+	pos := 0
+	for _, e := range edits {
+		out.Write(st.src[pos:e.start])
+		out.WriteString(e.text)
+		pos = e.end
+	}
+	out.Write(st.src[pos:])
+	return out.Bytes()
+}
+
+// Changed reports whether any edit was made.
+func (st *Stream) Changed() bool { return len(st.edits) > 0 }
+
+func (st *Stream) replace(start, end int, text string) {
+	if string(st.src[start:end]) == text {
+		return
+	}
+	st.edits = append(st.edits, edit{start: start, end: end, text: text})
+}
