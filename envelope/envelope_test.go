@@ -265,7 +265,7 @@ data:
 			i := lineOf("  b: ", 0)
 			return append(ls[:i+1], append([]string{"  c: Yw=="}, ls[i+1:]...)...)
 		}),
-		"namespace changed": strings.Replace(enc, "namespace: ns", "namespace: other", 1),
+		"namespace changed":        strings.Replace(enc, "namespace: ns", "namespace: other", 1),
 		"invalid token characters": strings.Replace(enc, tokens[0], tokens[0][:20]+"!"+tokens[0][21:], 1),
 	}
 	for name, tampered := range cases {
@@ -298,7 +298,7 @@ func TestDecryptErrors(t *testing.T) {
 
 func TestEncryptErrors(t *testing.T) {
 	cases := map[string]struct{ src, want string }{
-		"bad base64": {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: not base64!\n", "document 1 (Secret s): data.a (line 6): bad input: not valid base64"},
+		"bad base64":   {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: not base64!\n", "document 1 (Secret s): data.a (line 6): bad input: not valid base64"},
 		"nested value": {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a:\n    b: c\n", "stringData.a (line 7): bad input: value is a mapping, want a string"},
 		"list value":   {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: [1]\n", "stringData.a (line 6): bad input: value is a list"},
 		"duplicate":    {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: YQ==\n  a: Yg==\n", "document 1 (Secret s): bad input: line 7: duplicate key \"a\""},

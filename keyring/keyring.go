@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/ksec-dev/ksec/internal/hint"
 )
 
 // Scope is what a wrapped key is bound to: the Secret it belongs to.
@@ -154,7 +156,8 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 			return key, nil
 		}
 	}
-	return nil, &NoIdentityError{Stanzas: stanzas, Failures: failures}
+	return nil, hint.Wrap(&NoIdentityError{Stanzas: stanzas, Failures: failures},
+		"decrypting needs the secret key of one of the recipients listed: import it into gpg, or pass its file with -I/--identity or KSEC_IDENTITY_FILE")
 }
 
 func stanzasOfType(stanzas []Stanza, typ string) []Stanza {

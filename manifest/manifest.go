@@ -147,7 +147,7 @@ func Parse(src []byte) (*Stream, error) {
 			break
 		}
 		if err != nil {
-			return nil, &Error{Doc: doc, Err: fmt.Errorf("%w: invalid YAML: %s", ErrBadInput, strings.TrimPrefix(err.Error(), "yaml: "))}
+			return nil, &Error{Doc: doc, Err: fmt.Errorf("%w: invalid YAML: %s", ErrBadInput, yamlErrorText(err))}
 		}
 		if len(root.Content) == 0 {
 			continue
@@ -157,6 +157,23 @@ func Parse(src []byte) (*Stream, error) {
 		}
 	}
 	return st, nil
+}
+
+// yamlErrorText drops the library's "yaml: " prefix and mends its line
+// numbers: for parser errors that carry a context ("did not find expected
+// …") it reports the context's 0-based line, one less than the 1-based
+// lines it uses everywhere else.
+func yamlErrorText(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	var rest string
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		_, rest, _ = strings.Cut(msg, ": ")
+		if strings.HasPrefix(rest, "did not find expected") {
+			return fmt.Sprintf("line %d: %s", line+1, rest)
+		}
+	}
+	return msg
 }
 
 func (st *Stream) addDocument(doc int, n *yaml.Node) error {
@@ -246,7 +263,7 @@ func (st *Stream) addSecret(doc, item int, n *yaml.Node) error {
 		fieldFlow := flow || val.Style&yaml.FlowStyle != 0
 		for j := 0; j+1 < len(val.Content); j += 2 {
 			key, vn := val.Content[j], val.Content[j+1]
-			v := &Value{Field: k.Value, Key: key.Value, Line: vn.Line, Text: vn.Value, node: vn, keyIndent: key.Column - 1, flow: fieldFlow}
+			v := &Value{Field: k.Value, Key: key.Value, Line: key.Line, Text: vn.Value, node: vn, keyIndent: key.Column - 1, flow: fieldFlow}
 			if key.Kind != yaml.ScalarNode {
 				return fail(key.Line, nil, badInput("%s has a key that is not a string", k.Value))
 			}
