@@ -14,8 +14,10 @@ import (
 	"testing"
 
 	"cloud.google.com/go/kms/apiv1/kmspb"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -108,6 +110,29 @@ func GCPKMSForTest(t testing.TB) *GCPKMS {
 	}
 	t.Cleanup(f.Stop)
 	return f
+}
+
+// GCPClientOptions are the options a Cloud KMS client needs to reach the
+// server: its endpoint, plaintext gRPC and no credentials (a client left to
+// find credentials could probe the instance-metadata server).
+func (f *GCPKMS) GCPClientOptions() []option.ClientOption {
+	return []option.ClientOption{
+		option.WithEndpoint(f.Addr),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+}
+
+// Env returns the environment entries that point a ksec process at the
+// server. GCE_METADATA_HOST names a loopback port where nothing listens, so
+// that should anything look for Google credentials anyway, it asks there
+// and never the real instance-metadata address.
+func (f *GCPKMS) Env() []string {
+	return []string{
+		"KSEC_GCP_KMS_ENDPOINT=" + f.Addr,
+		"GCE_METADATA_HOST=127.0.0.1:1",
+		"GOOGLE_APPLICATION_CREDENTIALS=",
+	}
 }
 
 // Stop closes the listener and every connection at once.
