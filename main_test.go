@@ -203,6 +203,33 @@ var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args [
 			ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 		}
 	},
+	// difflines OLD NEW REGEXP...: OLD and NEW have the same number of lines
+	// and differ exactly in lines of NEW that match the REGEXPs, in order.
+	"difflines": func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) < 2 {
+			ts.Fatalf("usage: difflines OLD NEW REGEXP...")
+		}
+		a := strings.Split(ts.ReadFile(args[0]), "\n")
+		b := strings.Split(ts.ReadFile(args[1]), "\n")
+		if len(a) != len(b) {
+			ts.Fatalf("%s has %d lines, %s has %d", args[0], len(a), args[1], len(b))
+		}
+		var changed []string
+		for i := range a {
+			if a[i] != b[i] {
+				changed = append(changed, b[i])
+			}
+		}
+		want := args[2:]
+		if len(changed) != len(want) {
+			ts.Fatalf("%d lines differ, want %d: %q", len(changed), len(want), changed)
+		}
+		for i, line := range changed {
+			if !regexp.MustCompile(want[i]).MatchString(line) {
+				ts.Fatalf("changed line %q does not match %q", line, want[i])
+			}
+		}
+	},
 	// count N REGEXP FILE: FILE has exactly N matches of REGEXP.
 	"count": func(ts *testscript.TestScript, neg bool, args []string) {
 		if neg || len(args) != 3 {

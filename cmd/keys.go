@@ -14,7 +14,10 @@ import (
 // with -I/--identity, then in KSEC_IDENTITY_FILE. Identity files are read
 // here, once; providers contact nothing until a recipient needs them.
 func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
+	// Unwrapping tries identities first (files, then the env key), then
+	// providers in this order: local gpg before any network KMS.
 	providers := []keyring.Provider{
+		keyring.NewAge(),
 		keyring.NewPGP(keyring.PGPOptions{}),
 	}
 	files := append([]string(nil), identityFiles...)
@@ -30,16 +33,20 @@ func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
 		if err != nil {
 			return nil, hint.Wrap(fmt.Errorf("identity file: %w", err), "identity files come from -I/--identity and KSEC_IDENTITY_FILE")
 		}
-		if !keyring.IsPGPKeyData(data) {
-			return nil, hint.Wrap(fmt.Errorf("identity file %s: not an OpenPGP secret key", f),
-				"export one with: gpg --export-secret-keys --armor FINGERPRINT > FILE")
-		}
-		id, err := keyring.NewPGPFileIdentity(data, f)
+		id, err := keyring.ParseIdentityFile(data, f)
 		if err != nil {
 			return nil, err
 		}
 		identities = append(identities, id)
 	}
+	if key := sys.Getenv("KSEC_AGE_KEY"); key != "" {
+		id, err := keyring.ParseIdentityString(key, "KSEC_AGE_KEY")
+		if err != nil {
+			return nil, err
+		}
+		identities = append(identities, id)
+	}
+	identities = append(identities, keyring.NewDefaultAgeIdentity(keyring.DefaultAgeIdentityFile(sys.Getenv)))
 	return keyring.New(providers, identities), nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,15 +23,33 @@ type System struct {
 	Getenv func(string) string
 	// StdinIsTerminal reports whether In is an interactive terminal.
 	StdinIsTerminal func() bool
+	// ShieldInterrupt, when not nil, makes Ctrl-C (SIGINT) not end ksec while
+	// on is true: an interactive editor owns the terminal then.
+	ShieldInterrupt func(on bool)
 }
 
 // Main runs ksec with the process's arguments and returns the exit code.
 func Main(version string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var shield atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		for sig := range sigs {
+			if sig == os.Interrupt && shield.Load() {
+				continue
+			}
+			// Cancel the work so it cleans up; a second signal acts as usual.
+			signal.Stop(sigs)
+			cancel()
+			return
+		}
+	}()
 	sys := &System{
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv,
 		StdinIsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
+		ShieldInterrupt: shield.Store,
 	}
 	return Run(ctx, sys, version, os.Args[1:])
 }
@@ -68,6 +87,8 @@ manifest stays readable and diffable in git.
 	root.AddCommand(
 		NewCmdEncrypt(sys, nil),
 		NewCmdDecrypt(sys, nil),
+		NewCmdEdit(sys, nil),
+		NewCmdKeygen(sys, nil),
 	)
 	return root
 }

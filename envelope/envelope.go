@@ -52,7 +52,7 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 		if err != nil {
 			return err
 		}
-		return seal(st, s, dataKey, nil, false, stanzas)
+		return seal(st, s, dataKey, nil, nil, stanzas)
 	}
 
 	plaintext := slices.ContainsFunc(s.Values, func(v *manifest.Value) bool { return !v.IsEncrypted() })
@@ -69,8 +69,7 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 		return err
 	}
 	stanzas := s.Meta.Recipients
-	keepTokens := len(removed) == 0
-	if !keepTokens {
+	if len(removed) > 0 {
 		// A removed recipient had the data key: rotate it and re-seal everything.
 		if dataKey, err = crypto.NewDataKey(); err != nil {
 			return err
@@ -78,22 +77,24 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 		if stanzas, err = wrapAll(ctx, recipients, dataKey, s.Scope()); err != nil {
 			return err
 		}
-	} else {
-		more, err := wrapAll(ctx, added, dataKey, s.Scope())
-		if err != nil {
-			return err
-		}
-		stanzas = append(slices.Clone(stanzas), more...)
+		return seal(st, s, dataKey, nil, opened, stanzas)
 	}
-	return seal(st, s, dataKey, opened, keepTokens, stanzas)
+	more, err := wrapAll(ctx, added, dataKey, s.Scope())
+	if err != nil {
+		return err
+	}
+	keep := make(map[*manifest.Value]bool, len(opened))
+	for v := range opened {
+		keep[v] = true
+	}
+	return seal(st, s, dataKey, keep, nil, append(slices.Clone(stanzas), more...))
 }
 
-// seal writes tokens for s's values under dataKey and the metadata block.
-// opened holds the payloads of values that are tokens already: with
-// keepTokens (the data key is unchanged) their tokens stay byte-for-byte,
-// otherwise they are sealed afresh; values not in opened are plaintext in
-// the file and are sealed from there.
-func seal(st *manifest.Stream, s *manifest.Secret, dataKey []byte, opened map[*manifest.Value]crypto.Payload, keepTokens bool, stanzas []keyring.Stanza) error {
+// seal writes s's metadata block and a token for every value under
+// dataKey. Values in keep are tokens already valid under dataKey and stay
+// byte-for-byte; the others are sealed afresh from their payload in
+// payloads (a rotation) or else from the plaintext in the file.
+func seal(st *manifest.Stream, s *manifest.Secret, dataKey []byte, keep map[*manifest.Value]bool, payloads map[*manifest.Value]crypto.Payload, stanzas []keyring.Stanza) error {
 	key, err := crypto.NewKey(dataKey)
 	if err != nil {
 		return err
@@ -101,9 +102,9 @@ func seal(st *manifest.Stream, s *manifest.Secret, dataKey []byte, opened map[*m
 	in := macInput(s, stanzas)
 	for i, v := range s.Values {
 		token := v.Text
-		p, wasToken := opened[v]
-		if !wasToken || !keepTokens {
-			if !wasToken {
+		if !keep[v] {
+			p, ok := payloads[v]
+			if !ok {
 				if p, err = st.Payload(v); err != nil {
 					return &manifest.Error{Value: v, Err: err}
 				}
@@ -205,27 +206,9 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 // blocks. Secrets that are not encrypted pass through. It reports how many
 // Secrets it decrypted.
 func Decrypt(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring) (int, error) {
-	n := 0
-	for _, s := range st.Secrets {
-		if s.Meta == nil {
-			for _, v := range s.Values {
-				if v.IsEncrypted() {
-					return 0, &manifest.Error{Secret: s, Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
-				}
-			}
-			continue
-		}
-		_, opened, err := open(ctx, kr, st, s, false)
-		if err != nil {
-			return 0, &manifest.Error{Secret: s, Err: err}
-		}
-		for _, v := range s.Values {
-			if err := st.SetPlain(v, opened[v]); err != nil {
-				return 0, &manifest.Error{Secret: s, Value: v, Err: err}
-			}
-		}
-		st.RemoveMetadata(s)
-		n++
+	sess, err := DecryptSession(ctx, st, kr)
+	if err != nil {
+		return 0, err
 	}
-	return n, nil
+	return len(sess.secrets), nil
 }

@@ -55,6 +55,10 @@ func (ageProvider) ParseRecipient(_ context.Context, spec string) (Recipient, er
 // blob without the comment, so one key is one recipient whatever its comment.
 func parseAgeRecipient(s string) (age.Recipient, string, error) {
 	lower := strings.ToLower(s)
+	if strings.HasPrefix(lower, "age1") && s == strings.ToUpper(s) {
+		// Bech32 allows all upper case (QR codes); age parses lower case.
+		s = lower
+	}
 	switch {
 	case strings.HasPrefix(lower, "age1pq1"):
 		r, err := age.ParseHybridRecipient(s)

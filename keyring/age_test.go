@@ -469,7 +469,7 @@ func TestAgeInteropCLI(t *testing.T) {
 	require.NoError(t, err)
 	ed, rs := agSSHEd25519(t), agSSHRSA(t, 2048)
 	edFile, rsFile := write("id_ed25519", ed.priv), write("id_rsa", rs.priv)
-	edPub, rsPub := write("id_ed25519.pub", []byte(ed.pub+"\n")), write("id_rsa.pub", []byte(rs.pub+"\n"))
+	edPub := write("id_ed25519.pub", []byte(ed.pub+"\n"))
 
 	cases := []struct {
 		name, spec, keyFile string

@@ -95,6 +95,10 @@ func (p *awsProvider) ParseRecipient(_ context.Context, spec string) (Recipient,
 
 func (p *awsProvider) AmbientIdentity() Identity { return &awsIdentity{p: p} }
 
+// BindsScope says wrapped keys carry the Secret's scope in their KMS
+// encryption context, so a renamed Secret needs them wrapped again.
+func (p *awsProvider) BindsScope() bool { return true }
+
 // awsKey is a parsed key spec: KEY_ARN or KEY_ARN+ROLE_ARN.
 type awsKey struct {
 	spec   string // as written; the stanza ID

@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -45,14 +44,9 @@ const gcpAttempts = 3
 const (
 	hintGCPSpec    = "a Cloud KMS key is written gcp:projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY"
 	hintGCPVersion = "name the key, not one of its versions: Cloud KMS encrypts with the key's primary version and finds the version itself when decrypting"
-	hintGCPADC     = "set up Application Default Credentials: run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS to a credentials file"
+	hintGCPADC     = "set up Application Default Credentials: run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS to a readable credentials file"
 	hintGCPRetry   = "the message was corrupted between ksec and Cloud KMS; try again, and check any proxy on the way"
 )
-
-// cloudKMSKeyName matches projects/P/locations/L/keyRings/R/cryptoKeys/K.
-// Project IDs may be domain-scoped ("example.com:proj"); key ring and key
-// IDs are Cloud KMS resource IDs.
-var cloudKMSKeyName = regexp.MustCompile(`^projects/[a-z0-9][a-z0-9.:-]*/locations/[a-z0-9][a-z0-9-]*/keyRings/[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$`)
 
 // GCPOptions configures the Google Cloud KMS provider.
 type GCPOptions struct {
@@ -110,13 +104,42 @@ func (p *gcpProvider) Close() error {
 }
 
 func checkGCPKeyName(name string) error {
-	if cloudKMSKeyName.MatchString(name) {
+	if isGCPKeyName(name) {
 		return nil
 	}
-	if i := strings.Index(name, "/cryptoKeyVersions/"); i > 0 && cloudKMSKeyName.MatchString(name[:i]) {
+	if i := strings.Index(name, "/cryptoKeyVersions/"); i > 0 && isGCPKeyName(name[:i]) {
 		return hint.Wrap(fmt.Errorf("%q is a Cloud KMS key version, not a key", name), hintGCPVersion)
 	}
 	return hint.Wrap(fmt.Errorf("%q is not a Cloud KMS key name", name), hintGCPSpec)
+}
+
+// isGCPKeyName reports whether name is projects/P/locations/L/keyRings/R/cryptoKeys/K.
+// Project IDs may be domain-scoped ("example.com:proj") or numbers; key
+// ring and key IDs are Cloud KMS resource IDs. (Not a regexp: compiling
+// one would cost every ksec run, GCP or not, at start-up.)
+func isGCPKeyName(name string) bool {
+	parts := strings.Split(name, "/")
+	if len(parts) != 8 || parts[0] != "projects" || parts[2] != "locations" || parts[4] != "keyRings" || parts[6] != "cryptoKeys" {
+		return false
+	}
+	return gcpIDOf(parts[1], "abcdefghijklmnopqrstuvwxyz0123456789.:-", 100) &&
+		gcpIDOf(parts[3], "abcdefghijklmnopqrstuvwxyz0123456789-", 63) &&
+		gcpIDOf(parts[5], gcpResourceIDChars, 63) &&
+		gcpIDOf(parts[7], gcpResourceIDChars, 63)
+}
+
+const gcpResourceIDChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+
+func gcpIDOf(s, chars string, maxLen int) bool {
+	if s == "" || len(s) > maxLen {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune(chars, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // gcpAAD is the additional authenticated data binding a wrapped data key to
@@ -368,8 +391,12 @@ func (p *gcpProvider) callError(ctx context.Context, op, key string, err error) 
 	case st.Code() == codes.Unauthenticated, strings.Contains(desc, "per-RPC creds"):
 		// gRPC reports a failure to get a token as UNAVAILABLE.
 		return hint.Wrap(e, hintGCPADC)
-	case st.Code() == codes.Unavailable, st.Code() == codes.DeadlineExceeded, ctx.Err() != nil:
-		return hint.Wrap(e, fmt.Sprintf("%s could not be reached within %s: check the network and proxy settings, and KSEC_GCP_KMS_ENDPOINT if set", p.endpointName(), p.opts.Timeout))
+	case st.Code() == codes.Unavailable && (strings.Contains(desc, "tls:") || strings.Contains(desc, "x509:")):
+		return hint.Wrap(e, fmt.Sprintf("%s did not complete a TLS handshake: ksec uses TLS for every endpoint but a loopback one (127.0.0.1, ::1, localhost), where it speaks plaintext to a local test server", p.endpointName()))
+	case st.Code() == codes.Unavailable:
+		return hint.Wrap(e, fmt.Sprintf("%s could not be reached: check the network and proxy settings, and KSEC_GCP_KMS_ENDPOINT if set", p.endpointName()))
+	case st.Code() == codes.DeadlineExceeded, ctx.Err() != nil:
+		return hint.Wrap(e, fmt.Sprintf("%s did not answer within %s: check the network and proxy settings, and KSEC_GCP_KMS_ENDPOINT if set", p.endpointName(), p.opts.Timeout))
 	case st.Code() == codes.InvalidArgument:
 		return hint.Wrap(e, "the key must be a symmetric key with purpose ENCRYPT_DECRYPT")
 	}

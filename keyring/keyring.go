@@ -93,11 +93,11 @@ func (k *Keyring) ParseRecipient(ctx context.Context, spec string) (Recipient, e
 	}
 	p := k.provider(typ)
 	if p == nil {
-		return nil, fmt.Errorf("key %q: key type %q is not supported by this build of ksec", spec, typ)
+		return nil, fmt.Errorf("key %s: key type %q is not supported by this build of ksec", QuoteSpec(spec), typ)
 	}
 	r, err := p.ParseRecipient(ctx, rest)
 	if err != nil {
-		return nil, fmt.Errorf("key %q: %w", spec, err)
+		return nil, fmt.Errorf("key %s: %w", QuoteSpec(spec), err)
 	}
 	return r, nil
 }
@@ -191,4 +191,34 @@ func (e *NoIdentityError) Error() string {
 
 func (e *NoIdentityError) Unwrap() []error {
 	return append([]error{ErrNoIdentity}, e.Failures...)
+}
+
+// ScopeBinder is implemented by providers whose wrapped keys are bound to
+// the Secret's scope (a cloud KMS encryption context), so that renaming a
+// Secret must re-wrap its data key for them.
+type ScopeBinder interface {
+	BindsScope() bool
+}
+
+// Rebind returns stanzas for a Secret that moved to scope: stanzas of
+// scope-bound providers are wrapped again (one call each), the rest are kept.
+func (k *Keyring) Rebind(ctx context.Context, stanzas []Stanza, dataKey []byte, scope Scope) ([]Stanza, error) {
+	out := make([]Stanza, 0, len(stanzas))
+	for _, s := range stanzas {
+		p := k.provider(s.Type)
+		if b, ok := p.(ScopeBinder); !ok || !b.BindsScope() {
+			out = append(out, s)
+			continue
+		}
+		r, err := p.ParseRecipient(ctx, s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("re-wrap for %s:%s: %w", s.Type, s.ID, err)
+		}
+		w, err := r.Wrap(ctx, dataKey, scope)
+		if err != nil {
+			return nil, fmt.Errorf("re-wrap for %s:%s: %w", s.Type, s.ID, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }

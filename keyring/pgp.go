@@ -338,7 +338,11 @@ func (g gpgRunner) decrypt(ctx context.Context, s Stanza) ([]byte, error) {
 			return nil, fmt.Errorf("gpg has no secret key for pgp:%s: %w", s.ID, ErrIncorrectIdentity)
 		}
 	}
-	return nil, fmt.Errorf("gpg could not decrypt pgp:%s: %w", s.ID, res.failure(err))
+	e := fmt.Errorf("gpg could not decrypt pgp:%s: %w", s.ID, res.failure(err))
+	if st.has("PINENTRY_LAUNCHED") {
+		e = hint.Wrap(e, hintNoPinentry)
+	}
+	return nil, e
 }
 
 // hasSecretKey reports whether gpg holds a secret key for any of the

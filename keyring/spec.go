@@ -20,7 +20,7 @@ func SplitSpec(spec string) (typ, rest string, err error) {
 	for _, t := range specTypes {
 		if r, ok := strings.CutPrefix(spec, t+":"); ok {
 			if r == "" {
-				return "", "", hint.Wrap(fmt.Errorf("key %q: nothing after %q", spec, t+":"), specHint)
+				return "", "", hint.Wrap(fmt.Errorf("key %s: nothing after %q", QuoteSpec(spec), t+":"), specHint)
 			}
 			return t, r, nil
 		}
@@ -38,10 +38,22 @@ func SplitSpec(spec string) (typ, rest string, err error) {
 	if st, err := os.Stat(spec); err == nil && st.Mode().IsRegular() {
 		return "pgp", spec, nil
 	}
-	return "", "", hint.Wrap(fmt.Errorf("key %q: not a key spec ksec understands, nor an existing key file", spec), specHint)
+	return "", "", hint.Wrap(fmt.Errorf("key %s: not a key spec ksec understands, nor an existing key file", QuoteSpec(spec)), specHint)
 }
 
-const specHint = "keys are written pgp:FINGERPRINT, pgp:PATH, a bare 40-hex fingerprint or a public-key file path"
+// QuoteSpec quotes a key spec for an error message, unless it looks like
+// secret key material pasted by mistake, which is never repeated.
+func QuoteSpec(spec string) string {
+	upper := strings.ToUpper(spec)
+	for _, secret := range []string{"AGE-SECRET-KEY-", "AGE-PLUGIN-", "PRIVATE KEY"} {
+		if strings.Contains(upper, secret) {
+			return "(a secret key, not shown)"
+		}
+	}
+	return fmt.Sprintf("%q", spec)
+}
+
+const specHint = "keys are written pgp:FINGERPRINT or pgp:PATH (an OpenPGP key), age:age1… or age:ssh-ed25519 … (an age recipient), aws:arn:aws:kms:… or gcp:projects/…/cryptoKeys/…; bare forms work too"
 
 // IsFingerprint reports whether s is a v4 OpenPGP fingerprint: 40 hex digits,
 // optionally with a 0x prefix.

@@ -274,7 +274,7 @@ func (st *Stream) addSecret(doc, item int, n *yaml.Node) error {
 				return fail(0, v, badInput("value is a %s, want a string", kindName(vn.Kind)))
 			case vn.Anchor != "":
 				return fail(0, v, badInput("YAML anchors (&name) are not supported in %s", k.Value))
-			case vn.Style&yaml.TaggedStyle != 0:
+			case vn.Style&yaml.TaggedStyle != 0 && !(k.Value == "data" && vn.Tag == binaryTag):
 				return fail(0, v, badInput("explicit YAML tags (%s) are not supported in %s", vn.Tag, k.Value))
 			}
 			v.start = st.nodeStart(vn)

@@ -178,8 +178,14 @@ func yamlString(s string) string {
 		}{&back}) == nil && back == s {
 		return s
 	}
-	q, _ := json.Marshal(s)
-	return string(q)
+	q, _ := jsonString(s)
+	return q
+}
+
+// jsonString quotes s as a JSON string, which is valid YAML double-quoted.
+func jsonString(s string) (string, error) {
+	b, err := json.Marshal(s)
+	return string(b), err
 }
 
 // compactJSON reports whether the object writes "key":value without a space.

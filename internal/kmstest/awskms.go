@@ -86,6 +86,7 @@ type LocalKMS struct {
 	stop    sync.Once
 	mu      sync.Mutex
 	calls   []Call
+	denied  map[string]bool
 	backend string
 }
 
@@ -250,7 +251,10 @@ func (k *LocalKMS) startProxy() error {
 	}
 	k.server = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			k.record(r)
+			if k.record(r) {
+				localKMSDeny(w, r)
+				return
+			}
 			rp.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -260,7 +264,8 @@ func (k *LocalKMS) startProxy() error {
 	return nil
 }
 
-func (k *LocalKMS) record(r *http.Request) {
+// record logs the call and reports whether it is to be denied.
+func (k *LocalKMS) record(r *http.Request) bool {
 	c := Call{Op: strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "TrentService.")}
 	// Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/kms/aws4_request, ...
 	if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
@@ -272,8 +277,32 @@ func (k *LocalKMS) record(r *http.Request) {
 		}
 	}
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	k.calls = append(k.calls, c)
-	k.mu.Unlock()
+	return k.denied[c.Op]
+}
+
+// localKMSDeny answers as AWS KMS does when IAM or the key policy forbids
+// the call; local-kms has no notion of either.
+func localKMSDeny(w http.ResponseWriter, r *http.Request) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "TrentService.")
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, `{"__type":"AccessDeniedException","message":"User: arn:aws:iam::%s:user/ksec-test is not authorized to perform: kms:%s because no identity-based policy allows the kms:%s action"}`,
+		LocalKMSAccount, op, op)
+}
+
+// Deny makes the proxy refuse the given operations ("Encrypt", "Decrypt",
+// …) with AccessDeniedException, as AWS does for a caller without the
+// permission; Deny() with no operations allows everything again. Denied
+// calls are still counted.
+func (k *LocalKMS) Deny(ops ...string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.denied = map[string]bool{}
+	for _, op := range ops {
+		k.denied[strings.TrimPrefix(op, "TrentService.")] = true
+	}
 }
 
 // Calls returns how many requests for op ("Encrypt", "Decrypt", …) went
@@ -386,8 +415,7 @@ func (l *localKMSLog) tail() string {
 // version pinned in tools/localkms. $KSEC_LOCAL_KMS_BIN, when set, names the
 // binary (built there if missing); otherwise it is cached under the user's
 // cache directory, named after the pin so a new pin builds afresh.
-// Concurrent test packages may both build; each writes a temporary file and
-// renames it into place, so none sees a half-written binary.
+// Test packages starting at once build it once (see localKMSBuild).
 func LocalKMSBinary() (string, error) {
 	bin := os.Getenv(localKMSBinEnv)
 	if bin != "" {
@@ -424,9 +452,42 @@ func LocalKMSBinary() (string, error) {
 	return bin, nil
 }
 
+// localKMSBuildWait bounds how long one test package waits for another's
+// build of local-kms (cold: 1-2 minutes) before building it itself.
+const localKMSBuildWait = 4 * time.Minute
+
+// localKMSBuild builds bin unless another process is already doing so: a
+// lock file says so, and waiters poll for the binary. The lock only saves
+// duplicate work; correctness comes from writing a temporary file and
+// renaming it, so a stale lock costs a wait, never a broken binary.
 func localKMSBuild(tools, bin string) error {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return err
+	}
+	lock := bin + ".lock"
+	deadline := time.Now().Add(localKMSBuildWait)
+	for {
+		f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			f.Close()
+			defer os.Remove(lock)
+			break
+		}
+		if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
+			return nil
+		}
+		st, err := os.Stat(lock)
+		if err == nil && time.Since(st.ModTime()) > localKMSBuildWait {
+			os.Remove(lock) // left by a build that was killed
+			continue
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
+		return nil
 	}
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])

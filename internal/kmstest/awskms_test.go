@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -103,4 +105,44 @@ func TestLocalKMSTwice(t *testing.T) {
 			t.Errorf("DescribeKey at %s: %d %s", k.Endpoint, code, body)
 		}
 	}
+}
+
+// Concurrent callers get one binary at the path KSEC_LOCAL_KMS_BIN names,
+// and no temporary or lock file is left behind.
+func TestLocalKMSBinaryBuild(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sub", "local-kms")
+	t.Setenv("KSEC_LOCAL_KMS_BIN", bin)
+	var wg sync.WaitGroup
+	paths := make([]string, 3)
+	errs := make([]error, 3)
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paths[i], errs[i] = LocalKMSBinary()
+		}()
+	}
+	wg.Wait()
+	for i := range paths {
+		if errs[i] != nil || paths[i] != bin {
+			t.Fatalf("LocalKMSBinary() = %q, %v; want %q", paths[i], errs[i], bin)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Dir(bin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "local-kms" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files next to the binary: %q, want only local-kms", names)
+	}
+	k, err := StartLocalKMS(dir)
+	if err != nil {
+		t.Fatalf("StartLocalKMS with the new binary: %v", err)
+	}
+	k.Stop()
 }

@@ -1,0 +1,323 @@
+package cmd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/shlex"
+	"github.com/spf13/cobra"
+
+	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/manifest"
+)
+
+// EditOptions are the parsed flags of ksec edit.
+type EditOptions struct {
+	File       string
+	Keys       []string
+	Identities []string
+	Base64     bool
+}
+
+// NewCmdEdit builds ksec edit; runF replaces the work in tests.
+func NewCmdEdit(sys *System, runF func(*cobra.Command, *EditOptions) error) *cobra.Command {
+	opts := &EditOptions{}
+	c := &cobra.Command{
+		Use:   "edit [-k KEY]... [-I FILE]... [-b] FILE",
+		Short: "Edit an encrypted manifest in your editor, re-encrypted on save",
+		Long: `Decrypt FILE into a private temporary file, open it in your editor, and
+encrypt it again when the editor exits. Unchanged values keep their
+ciphertext byte for byte, so the git diff shows only what you changed.
+
+data values are shown decoded when they are text, and base64-encoded again
+on save; values that are not text stay base64, tagged !!binary. With
+-b/--base64 every data value stays base64.
+
+The editor is $KSEC_EDITOR, $KUBE_EDITOR, $EDITOR or $VISUAL, else vi.
+A new FILE starts from a small Secret template (needs -k or KSEC_KEYS).`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("edit takes exactly one FILE")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.File = args[0]
+			if runF != nil {
+				return runF(c, opts)
+			}
+			return runEdit(c, sys, opts)
+		},
+	}
+	f := c.Flags()
+	f.StringArrayVarP(&opts.Keys, "key", "k", nil, "recipient key spec for a new file or a new Secret (repeatable)")
+	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	f.BoolVarP(&opts.Base64, "base64", "b", false, "show data values base64-encoded, as stored")
+	return c
+}
+
+// editHeader is shown above the manifest; lines starting with
+// editMarker are removed again before encrypting.
+const editMarker = "# ksec: "
+
+func editHeader(file string, base64 bool) string {
+	h := editMarker + "editing " + filepath.Base(file) + ": save and quit to encrypt it, or save an empty file to abort.\n"
+	if !base64 {
+		h += editMarker + "data values are shown decoded and will be base64-encoded on save;\n" +
+			editMarker + "values tagged !!binary are not text and stay base64.\n"
+	}
+	return h
+}
+
+func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
+	ctx := c.Context()
+	editor, err := findEditor(sys)
+	if err != nil {
+		return err
+	}
+	kr, err := newKeyring(sys, opts.Identities)
+	if err != nil {
+		return err
+	}
+	recipients, err := kr.ParseRecipients(ctx, keySpecs(sys, opts.Keys))
+	if err != nil {
+		return err
+	}
+
+	original, err := os.ReadFile(opts.File)
+	exists := err == nil
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if len(recipients) == 0 {
+			return hint.Wrap(usagef("%s does not exist, and no keys were given to encrypt a new one for", opts.File),
+				"to start a new encrypted Secret: ksec edit -k KEY "+opts.File)
+		}
+		original = nil
+	case err != nil:
+		return fmt.Errorf("read %s: %w", opts.File, err)
+	}
+
+	sess := &envelope.Session{}
+	plain := secretTemplate(opts.File)
+	if exists {
+		st, err := manifest.Parse(original)
+		if err != nil {
+			return err
+		}
+		if len(st.Secrets) == 0 {
+			return envelope.ErrNoSecrets
+		}
+		if sess, err = envelope.DecryptSession(ctx, st, kr); err != nil {
+			return err
+		}
+		plain = st.Bytes()
+	}
+	view := plain
+	if !opts.Base64 {
+		if view, err = decodedView(plain); err != nil {
+			return err
+		}
+	}
+
+	dir, err := privateTempDir(sys)
+	if err != nil {
+		return err
+	}
+	keepDir := false
+	defer func() {
+		if !keepDir {
+			os.RemoveAll(dir)
+		}
+	}()
+	tmp := filepath.Join(dir, filepath.Base(opts.File))
+	content := []byte(editHeader(opts.File, opts.Base64) + string(view))
+
+	for {
+		if err := os.WriteFile(tmp, content, 0o600); err != nil {
+			return fmt.Errorf("write temporary file: %w", err)
+		}
+		if err := runEditor(c, sys, editor, tmp); err != nil {
+			return err
+		}
+		edited, err := os.ReadFile(tmp)
+		if err != nil {
+			return fmt.Errorf("read temporary file: %w", err)
+		}
+		if bytes.Equal(edited, content) {
+			fmt.Fprintf(sys.Err, "ksec: no changes; %s left as it was\n", opts.File)
+			return nil
+		}
+		if len(bytes.TrimSpace(dropEditLines(edited))) == 0 {
+			fmt.Fprintf(sys.Err, "ksec: edit aborted (empty file); %s left as it was\n", opts.File)
+			return nil
+		}
+		out, err := reencrypt(c, sys, kr, sess, recipients, edited, opts.Base64)
+		if errors.Is(err, manifest.ErrBadInput) {
+			// Like kubectl edit: show the problem above the user's edits.
+			content = append([]byte(editMarker+"error: "+err.Error()+"\n"+
+				editMarker+"fix it and save, or save an empty file to abort.\n"), dropEditLines(edited)...)
+			content = append([]byte(editHeader(opts.File, opts.Base64)), content...)
+			continue
+		}
+		if err != nil {
+			keepDir = true
+			return hint.Wrap(err, fmt.Sprintf("%s was left as it was; your edits are kept, unencrypted and readable only by you, in %s: "+
+				"run ksec edit again once the problem is fixed and paste them in, then delete that directory", opts.File, tmp))
+		}
+		if exists && bytes.Equal(out, original) {
+			fmt.Fprintf(sys.Err, "ksec: no changes; %s left as it was\n", opts.File)
+			return nil
+		}
+		io := ioOptions{Input: opts.File, InPlace: true}
+		return io.write(sys, out, false)
+	}
+}
+
+// reencrypt turns the edited text back into an encrypted manifest.
+func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelope.Session, recipients []keyring.Recipient, edited []byte, base64 bool) ([]byte, error) {
+	text := dropEditLines(edited)
+	st, err := manifest.Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if !base64 {
+		for _, s := range st.Secrets {
+			for _, v := range s.Values {
+				if err := st.EncodeShown(v); err != nil {
+					return nil, &manifest.Error{Secret: s, Err: err}
+				}
+			}
+		}
+		if st, err = manifest.Parse(st.Bytes()); err != nil {
+			return nil, err
+		}
+	}
+	if len(st.Secrets) == 0 {
+		return nil, envelope.ErrNoSecrets
+	}
+	if err := sess.Reseal(c.Context(), st, kr, recipients); err != nil {
+		return nil, err
+	}
+	return st.Bytes(), nil
+}
+
+// dropEditLines removes the lines ksec put at the top of the edit file.
+func dropEditLines(b []byte) []byte {
+	for bytes.HasPrefix(b, []byte(editMarker)) {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil
+		}
+		b = b[i+1:]
+	}
+	return b
+}
+
+// decodedView shows every data value of every Secret as text.
+func decodedView(plain []byte) ([]byte, error) {
+	st, err := manifest.Parse(plain)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range st.Secrets {
+		for _, v := range s.Values {
+			if err := st.ShowDecoded(v); err != nil {
+				return nil, &manifest.Error{Secret: s, Err: err}
+			}
+		}
+	}
+	return st.Bytes(), nil
+}
+
+func secretTemplate(file string) []byte {
+	name := strings.ToLower(strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)))
+	name = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+			return r
+		}
+		return '-'
+	}, name)
+	return []byte(`apiVersion: v1
+kind: Secret
+metadata:
+  name: ` + strings.Trim(name, "-.") + `
+type: Opaque
+stringData:
+  key: value
+`)
+}
+
+// findEditor returns the editor command line, split like a shell would.
+func findEditor(sys *System) ([]string, error) {
+	line, from := "vi", "the default"
+	for _, v := range []string{"KSEC_EDITOR", "KUBE_EDITOR", "EDITOR", "VISUAL"} {
+		if e := strings.TrimSpace(sys.Getenv(v)); e != "" {
+			line, from = e, "$"+v
+			break
+		}
+	}
+	args, err := shlex.Split(line)
+	if err != nil || len(args) == 0 {
+		return nil, hint.Wrap(fmt.Errorf("editor %q (from %s) cannot be parsed", line, from), "set KSEC_EDITOR or EDITOR, e.g. 'code --wait' or vim")
+	}
+	if _, err := exec.LookPath(args[0]); err != nil {
+		return nil, hint.Wrap(fmt.Errorf("editor %q (from %s) not found", args[0], from), "set KSEC_EDITOR or EDITOR to an installed editor, e.g. 'code --wait' or nano")
+	}
+	return args, nil
+}
+
+// privateTempDir makes a directory only the user can enter, on a memory
+// file system when one is available, for the plaintext being edited.
+func privateTempDir(sys *System) (string, error) {
+	var bases []string
+	if d := sys.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		bases = append(bases, d)
+	}
+	bases = append(bases, "/dev/shm", os.TempDir())
+	var lastErr error
+	for _, base := range bases {
+		if st, err := os.Stat(base); err != nil || !st.IsDir() {
+			continue
+		}
+		dir, err := os.MkdirTemp(base, "ksec-edit-")
+		if err == nil {
+			if err = os.Chmod(dir, 0o700); err == nil {
+				return dir, nil
+			}
+			os.RemoveAll(dir)
+		}
+		lastErr = err
+	}
+	return "", fmt.Errorf("make a private temporary directory: %w", lastErr)
+}
+
+// runEditor runs the editor on file with the terminal, keeping Ctrl-C for
+// the editor; SIGTERM and SIGHUP end the edit (the caller cleans up).
+func runEditor(c *cobra.Command, sys *System, editor []string, file string) error {
+	ctx := c.Context()
+	cmd := exec.CommandContext(ctx, editor[0], append(editor[1:], file)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if sys.ShieldInterrupt != nil {
+		sys.ShieldInterrupt(true)
+		defer sys.ShieldInterrupt(false)
+	}
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Errorf("the editor exited with status %d; nothing was saved", exit.ExitCode())
+	}
+	if err != nil {
+		return fmt.Errorf("run editor: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package envelope
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/manifest"
+)
+
+// Session remembers what decrypting a stream revealed — each Secret's data
+// key, recipients, scope and sealed values — so that an edited version of
+// the stream can be sealed again without unwrapping twice, keeping the
+// token of every value the edit did not change.
+type Session struct {
+	secrets []*openedSecret
+}
+
+type openedSecret struct {
+	index   int // position among the stream's Secrets
+	scope   keyring.Scope
+	stanzas []keyring.Stanza
+	dataKey []byte
+	values  map[valueKey]openedValue
+	taken   bool
+}
+
+type valueKey struct{ field, key string }
+
+type openedValue struct {
+	token   string
+	payload crypto.Payload
+}
+
+// DecryptSession decrypts st like Decrypt and returns the session.
+func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring) (*Session, error) {
+	sess := &Session{}
+	for i, s := range st.Secrets {
+		if s.Meta == nil {
+			for _, v := range s.Values {
+				if v.IsEncrypted() {
+					return nil, &manifest.Error{Secret: s, Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
+				}
+			}
+			continue
+		}
+		dataKey, opened, err := open(ctx, kr, st, s, false)
+		if err != nil {
+			return nil, &manifest.Error{Secret: s, Err: err}
+		}
+		o := &openedSecret{index: i, scope: s.Scope(), stanzas: s.Meta.Recipients, dataKey: dataKey, values: map[valueKey]openedValue{}}
+		for _, v := range s.Values {
+			if err := st.SetPlain(v, opened[v]); err != nil {
+				return nil, &manifest.Error{Secret: s, Value: v, Err: err}
+			}
+			o.values[valueKey{v.Field, v.Key}] = openedValue{token: v.Text, payload: opened[v]}
+		}
+		st.RemoveMetadata(s)
+		sess.secrets = append(sess.secrets, o)
+	}
+	return sess, nil
+}
+
+// Reseal encrypts an edited plaintext stream with the session's data keys.
+// Each Secret is matched to the one it was decrypted from by its scope,
+// else by its position; its values keep their old token when their content
+// did not change. A renamed Secret keeps its data key, but every value is
+// re-sealed for the new scope, and wrapped keys that are bound to the scope
+// (cloud KMS) are re-wrapped. A Secret that matches none is encrypted with
+// a fresh data key for recipients, or else for the recipients of the first
+// decrypted Secret.
+func (sess *Session) Reseal(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, recipients []keyring.Recipient) error {
+	for _, s := range sess.secrets {
+		s.taken = false
+	}
+	for i, s := range st.Secrets {
+		if err := sess.resealSecret(ctx, st, kr, s, i, recipients); err != nil {
+			return &manifest.Error{Secret: s, Err: err}
+		}
+	}
+	return nil
+}
+
+func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, index int, recipients []keyring.Recipient) error {
+	for _, v := range s.Values {
+		if v.IsEncrypted() {
+			return &manifest.Error{Value: v, Err: fmt.Errorf("%w: an ENC[…] value in plaintext being encrypted", manifest.ErrBadInput)}
+		}
+	}
+	old := sess.match(s.Scope(), index)
+	if old == nil {
+		if len(recipients) == 0 && len(sess.secrets) > 0 {
+			var specs []string
+			for _, stz := range sess.secrets[0].stanzas {
+				specs = append(specs, stz.Type+":"+stz.ID)
+			}
+			var err error
+			if recipients, err = kr.ParseRecipients(ctx, specs); err != nil {
+				return fmt.Errorf("a new Secret: recipients of the file: %w", err)
+			}
+		}
+		return encryptSecret(ctx, st, kr, s, recipients)
+	}
+	old.taken = true
+	stanzas := old.stanzas
+	sameScope := old.scope == s.Scope()
+	if !sameScope {
+		var err error
+		if stanzas, err = kr.Rebind(ctx, stanzas, old.dataKey, s.Scope()); err != nil {
+			return err
+		}
+	}
+	keep := map[*manifest.Value]bool{}
+	for _, v := range s.Values {
+		prev, ok := old.values[valueKey{v.Field, v.Key}]
+		if !ok || !sameScope {
+			continue
+		}
+		same, err := sameContent(st, v, prev.payload)
+		if err != nil {
+			return err
+		}
+		if same {
+			st.SetToken(v, prev.token)
+			v.Text = prev.token
+			keep[v] = true
+		}
+	}
+	return seal(st, s, old.dataKey, keep, nil, stanzas)
+}
+
+// match finds the decrypted Secret an edited one came from.
+func (sess *Session) match(scope keyring.Scope, index int) *openedSecret {
+	for _, o := range sess.secrets {
+		if !o.taken && o.scope == scope {
+			return o
+		}
+	}
+	for _, o := range sess.secrets {
+		if !o.taken && o.index == index {
+			return o
+		}
+	}
+	return nil
+}
+
+// sameContent reports whether plaintext value v holds what the old payload
+// did: the same bytes for data, the same string for stringData, or both null.
+func sameContent(st *manifest.Stream, v *manifest.Value, old crypto.Payload) (bool, error) {
+	oldText, oldNull, err := manifest.PayloadText(old)
+	if err != nil {
+		return false, err
+	}
+	if oldNull || v.IsNull() {
+		return oldNull == v.IsNull(), nil
+	}
+	if v.Field != "data" {
+		return oldText == v.Text, nil
+	}
+	a, errA := base64.StdEncoding.DecodeString(oldText)
+	b, errB := base64.StdEncoding.DecodeString(v.Text)
+	return errA == nil && errB == nil && bytes.Equal(a, b), nil
+}
