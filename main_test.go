@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/ksec-dev/ksec/cmd"
@@ -85,6 +86,7 @@ func setupScript(env *testscript.Env) error {
 		return err
 	}
 	env.Defer(cleanup)
+	env.Setenv("GPGHOME", home) // to restore GNUPGHOME after a script changes it
 	for _, e := range gpgtest.Env(home) {
 		k, v, _ := strings.Cut(e, "=")
 		env.Setenv(k, v)
@@ -108,6 +110,18 @@ func setupScript(env *testscript.Env) error {
 	// The directory testscript put the ksec command in, so a script can run
 	// ksec with a PATH that lacks gpg.
 	env.Setenv("KSECBIN", filepath.SplitList(env.Getenv("PATH"))[0])
+	// age identities, made fresh per script: $WORK/NAME.agekey and $AGE_NAME.
+	for _, name := range []string{"alice", "bob"} {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return err
+		}
+		file := "# public key: " + id.Recipient().String() + "\n" + id.String() + "\n"
+		if err := os.WriteFile(filepath.Join(env.WorkDir, name+".agekey"), []byte(file), 0o600); err != nil {
+			return err
+		}
+		env.Setenv("AGE_"+strings.ToUpper(name), id.Recipient().String())
+	}
 	demo, err := filepath.Abs("testdata/keys")
 	if err != nil {
 		return err
@@ -227,6 +241,29 @@ var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args [
 		for i, line := range changed {
 			if !regexp.MustCompile(want[i]).MatchString(line) {
 				ts.Fatalf("changed line %q does not match %q", line, want[i])
+			}
+		}
+	},
+	// samematches REGEXP A B: the matches of REGEXP in A and in B are the same,
+	// in order; with !, no match in A appears in B.
+	"samematches": func(ts *testscript.TestScript, neg bool, args []string) {
+		if len(args) != 3 {
+			ts.Fatalf("usage: samematches REGEXP A B")
+		}
+		re := regexp.MustCompile(args[0])
+		a := re.FindAllString(ts.ReadFile(args[1]), -1)
+		b := re.FindAllString(ts.ReadFile(args[2]), -1)
+		if len(a) == 0 {
+			ts.Fatalf("no match of %q in %s", args[0], args[1])
+		}
+		if !neg && !slices.Equal(a, b) {
+			ts.Fatalf("matches differ:\n%s: %q\n%s: %q", args[1], a, args[2], b)
+		}
+		if neg {
+			for _, m := range a {
+				if slices.Contains(b, m) {
+					ts.Fatalf("%q is in both %s and %s", m, args[1], args[2])
+				}
 			}
 		}
 	},

@@ -1,10 +1,14 @@
 package cmd
 
 import (
+	"context"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ksec-dev/ksec/envelope"
 	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
 )
 
@@ -26,13 +30,19 @@ input), for every recipient key. Other documents and all other fields are
 kept as they are.
 
 Keys come from -k/--key (repeatable, or comma-separated), else from KSEC_KEYS:
-  pgp:FINGERPRINT   an OpenPGP key in your gpg keyring (a bare 40-hex fingerprint works too)
-  pgp:PATH          an OpenPGP public-key file, armored or binary (a bare path works too)
+  age:age1…              an age recipient (a bare age1… works too; see ksec keygen)
+  age:ssh-ed25519 AAAA…  an SSH public key, ed25519 or rsa, used the age way
+  pgp:FINGERPRINT        an OpenPGP key in your gpg keyring (a bare 40-hex fingerprint works too)
+  pgp:PATH               an OpenPGP public-key file, armored or binary (a bare path works too)
+  aws:arn:aws:kms:REGION:ACCOUNT:key/ID   an AWS KMS key or alias ARN (+ROLE_ARN to assume a role)
+  gcp:projects/P/locations/L/keyRings/R/cryptoKeys/K   a Cloud KMS key
 
-Encrypting a file that is already encrypted for the same keys changes
-nothing. Values added by hand to an encrypted file are sealed with its data
-key (which needs a key that can decrypt it); a different key set re-wraps the
-data key, and rotates it when a recipient is removed.`,
+On an encrypted file, plain -k KEY... replaces the recipients; -k +KEY adds
+one (the data key is wrapped for it, values stay as they are) and -k -KEY
+removes one (a new data key is made and every value re-sealed, since the
+removed party had the old one). Without -k, an encrypted file keeps its
+recipients: encrypting it again changes nothing, and values added to it by
+hand are sealed with its data key (which needs a key that can decrypt it).`,
 		Args: maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -69,18 +79,55 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	ctx := c.Context()
-	recipients, err := kr.ParseRecipients(ctx, keySpecs(sys, opts.Keys))
+	rs, err := parseRecipientFlags(ctx, kr, keySpecs(sys, opts.Keys))
 	if err != nil {
 		return err
 	}
-	if len(recipients) == 0 && needsRecipients(st) {
+	if rs.Set == nil && len(rs.Add) == 0 && needsRecipients(st) {
 		return hint.Wrap(usagef("no keys to encrypt for"),
-			"name keys with -k/--key (repeatable) or KSEC_KEYS, e.g. -k pgp:FINGERPRINT or -k ./team.pub.asc")
+			"name keys with -k/--key (repeatable) or KSEC_KEYS, e.g. -k age1… or -k pgp:FINGERPRINT")
 	}
-	if err := envelope.Encrypt(ctx, st, kr, recipients); err != nil {
+	if err := envelope.Encrypt(ctx, st, kr, rs); err != nil {
 		return err
 	}
 	return opts.write(sys, st.Bytes(), !st.Changed())
+}
+
+// parseRecipientFlags reads key specs: plain ones replace the recipient
+// set; "+KEY" adds to and "-KEY" removes from each Secret's own set.
+func parseRecipientFlags(ctx context.Context, kr *keyring.Keyring, specs []string) (envelope.Recipients, error) {
+	var rs envelope.Recipients
+	var plain []string
+	for _, spec := range specs {
+		switch {
+		case strings.HasPrefix(spec, "+"):
+			r, err := kr.ParseRecipient(ctx, spec[1:])
+			if err != nil {
+				return rs, err
+			}
+			rs.Add = append(rs.Add, r)
+		case strings.HasPrefix(spec, "-"):
+			ref, err := kr.ParseRef(ctx, spec[1:])
+			if err != nil {
+				return rs, err
+			}
+			rs.Remove = append(rs.Remove, ref)
+		default:
+			plain = append(plain, spec)
+		}
+	}
+	if len(plain) > 0 && (len(rs.Add) > 0 || len(rs.Remove) > 0) {
+		return rs, hint.Wrap(usagef("-k KEY (the whole set) cannot be mixed with -k +KEY / -k -KEY (changes to it)"),
+			"list every recipient with plain -k KEY, or only the changes with +KEY and -KEY")
+	}
+	if len(plain) > 0 {
+		recipients, err := kr.ParseRecipients(ctx, plain)
+		if err != nil {
+			return rs, err
+		}
+		rs.Set = recipients
+	}
+	return rs, nil
 }
 
 // needsRecipients reports whether some Secret is not encrypted yet, so

@@ -70,3 +70,8 @@ func (o *ioOptions) write(sys *System, out []byte, unchanged bool) error {
 	}
 	return nil
 }
+
+// fileError names the file an error is about when a command takes several.
+func fileError(file string, err error) error {
+	return fmt.Errorf("%s: %w", file, err)
+}

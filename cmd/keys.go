@@ -19,6 +19,8 @@ func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
 	providers := []keyring.Provider{
 		keyring.NewAge(),
 		keyring.NewPGP(keyring.PGPOptions{}),
+		keyring.NewAWS(keyring.AWSOptions{}),
+		keyring.NewGCP(keyring.GCPOptions{Endpoint: sys.Getenv("KSEC_GCP_KMS_ENDPOINT")}),
 	}
 	files := append([]string(nil), identityFiles...)
 	if env := sys.Getenv("KSEC_IDENTITY_FILE"); env != "" {

@@ -89,6 +89,7 @@ manifest stays readable and diffable in git.
 		NewCmdDecrypt(sys, nil),
 		NewCmdEdit(sys, nil),
 		NewCmdKeygen(sys, nil),
+		NewCmdRotate(sys, nil),
 	)
 	return root
 }

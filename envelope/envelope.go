@@ -18,24 +18,44 @@ import (
 // ErrNoSecrets is returned when a stream has no Secret to work on.
 var ErrNoSecrets = fmt.Errorf("%w: no Secret found (want kind: Secret, apiVersion: v1, or a List of them)", manifest.ErrBadInput)
 
-// Encrypt seals every plaintext value of every Secret in st for recipients.
-// A Secret already encrypted for the same recipients, with no plaintext
-// value, is left byte-for-byte alone. With no recipients given, encrypted
-// Secrets keep theirs. Nothing is written into st unless all Secrets succeed.
-func Encrypt(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, recipients []keyring.Recipient) error {
+// Recipients says who a Secret is encrypted for.
+type Recipients struct {
+	// Set replaces each Secret's recipients; nil keeps an encrypted
+	// Secret's own, changed by Add and Remove.
+	Set    []keyring.Recipient
+	Add    []keyring.Recipient
+	Remove []keyring.Ref
+	// Rotate makes a new data key even if no recipient is removed.
+	Rotate bool
+}
+
+// Encrypt seals every plaintext value of every Secret in st for the
+// recipients. A Secret already encrypted for the same recipients, with no
+// plaintext value, is left byte-for-byte alone. Adding a recipient wraps
+// the existing data key for it; removing one (or Rotate) makes a new data
+// key and re-seals every value. Nothing is written into st unless all
+// Secrets succeed.
+func Encrypt(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, rs Recipients) error {
 	if len(st.Secrets) == 0 {
 		return ErrNoSecrets
 	}
 	for _, s := range st.Secrets {
-		if err := encryptSecret(ctx, st, kr, s, recipients); err != nil {
+		if err := encryptSecret(ctx, st, kr, s, rs); err != nil {
 			return &manifest.Error{Secret: s, Err: err}
 		}
 	}
 	return nil
 }
 
-func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, recipients []keyring.Recipient) error {
+func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, rs Recipients) error {
 	if s.Meta == nil {
+		if rs.Rotate {
+			return nil // nothing to rotate; rotating never encrypts
+		}
+		recipients := rs.Set
+		if recipients == nil {
+			recipients = rs.Add
+		}
 		if len(recipients) == 0 {
 			return hint.Wrap(errors.New("no recipients"), "name keys with -k/--key or KSEC_KEYS")
 		}
@@ -55,12 +75,13 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 		return seal(st, s, dataKey, nil, nil, stanzas)
 	}
 
-	plaintext := slices.ContainsFunc(s.Values, func(v *manifest.Value) bool { return !v.IsEncrypted() })
-	added, removed := diffRecipients(s.Meta.Recipients, recipients)
-	if recipients == nil {
-		added, removed = nil, nil
+	kept, added, removed := planRecipients(s.Meta.Recipients, rs)
+	if len(kept)+len(added) == 0 {
+		return hint.Wrap(fmt.Errorf("%w: that would remove the last recipient", manifest.ErrBadInput),
+			"a Secret needs at least one recipient; add the new one first (-k +KEY)")
 	}
-	if !plaintext && len(added) == 0 && len(removed) == 0 {
+	plaintext := slices.ContainsFunc(s.Values, func(v *manifest.Value) bool { return !v.IsEncrypted() })
+	if !plaintext && len(added) == 0 && len(removed) == 0 && !rs.Rotate {
 		return nil
 	}
 
@@ -68,13 +89,18 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 	if err != nil {
 		return err
 	}
-	stanzas := s.Meta.Recipients
-	if len(removed) > 0 {
-		// A removed recipient had the data key: rotate it and re-seal everything.
+	if len(removed) > 0 || rs.Rotate {
+		// A removed recipient had the data key: make a new one, re-seal
+		// every value and wrap it for everyone who stays.
 		if dataKey, err = crypto.NewDataKey(); err != nil {
 			return err
 		}
-		if stanzas, err = wrapAll(ctx, recipients, dataKey, s.Scope()); err != nil {
+		stay, err := recipientsOf(ctx, kr, kept, rs.Set)
+		if err != nil {
+			return err
+		}
+		stanzas, err := wrapAll(ctx, append(stay, added...), dataKey, s.Scope())
+		if err != nil {
 			return err
 		}
 		return seal(st, s, dataKey, nil, opened, stanzas)
@@ -87,7 +113,67 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 	for v := range opened {
 		keep[v] = true
 	}
-	return seal(st, s, dataKey, keep, nil, append(slices.Clone(stanzas), more...))
+	return seal(st, s, dataKey, keep, nil, append(slices.Clone(kept), more...))
+}
+
+// planRecipients splits a Secret's recipients into those that stay and
+// those removed, and lists the recipients to add.
+func planRecipients(have []keyring.Stanza, rs Recipients) (kept []keyring.Stanza, added []keyring.Recipient, removed []keyring.Stanza) {
+	ref := func(s keyring.Stanza) keyring.Ref { return keyring.Ref{Type: s.Type, ID: s.ID} }
+	present := map[keyring.Ref]bool{}
+	for _, s := range have {
+		present[ref(s)] = true
+	}
+	wantAdd := rs.Add
+	drop := map[keyring.Ref]bool{}
+	if rs.Set != nil {
+		wanted := map[keyring.Ref]bool{}
+		for _, r := range rs.Set {
+			wanted[keyring.RefOf(r)] = true
+		}
+		for _, s := range have {
+			drop[ref(s)] = !wanted[ref(s)]
+		}
+		wantAdd = rs.Set
+	}
+	for _, r := range rs.Remove {
+		drop[r] = true
+	}
+	for _, s := range have {
+		if drop[ref(s)] {
+			removed = append(removed, s)
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	for _, r := range wantAdd {
+		if ref := keyring.RefOf(r); !present[ref] && !drop[ref] {
+			present[ref] = true
+			added = append(added, r)
+		}
+	}
+	return kept, added, removed
+}
+
+// recipientsOf returns recipients for stanzas, from the given set when it
+// has them, else by parsing "type:id" (which for pgp needs the public key
+// in the gpg keyring).
+func recipientsOf(ctx context.Context, kr *keyring.Keyring, stanzas []keyring.Stanza, known []keyring.Recipient) ([]keyring.Recipient, error) {
+	var out []keyring.Recipient
+	for _, s := range stanzas {
+		i := slices.IndexFunc(known, func(r keyring.Recipient) bool { return keyring.RefOf(r) == keyring.Ref{Type: s.Type, ID: s.ID} })
+		if i >= 0 {
+			out = append(out, known[i])
+			continue
+		}
+		r, err := kr.ParseRecipient(ctx, s.Type+":"+s.ID)
+		if err != nil {
+			return nil, hint.Wrap(fmt.Errorf("cannot wrap the new data key for %s:%s: %w", s.Type, s.ID, err),
+				"ksec needs every remaining recipient's public key; for pgp, import it into gpg or name its file with -k")
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // seal writes s's metadata block and a token for every value under
@@ -130,27 +216,6 @@ func wrapAll(ctx context.Context, recipients []keyring.Recipient, dataKey []byte
 		out = append(out, stz)
 	}
 	return out, nil
-}
-
-// diffRecipients compares a Secret's stanzas with the wanted recipients.
-func diffRecipients(have []keyring.Stanza, want []keyring.Recipient) (added []keyring.Recipient, removed []keyring.Stanza) {
-	wanted := map[string]bool{}
-	for _, r := range want {
-		wanted[r.Type()+":"+r.ID()] = true
-	}
-	present := map[string]bool{}
-	for _, s := range have {
-		present[s.Type+":"+s.ID] = true
-		if !wanted[s.Type+":"+s.ID] {
-			removed = append(removed, s)
-		}
-	}
-	for _, r := range want {
-		if !present[r.Type()+":"+r.ID()] {
-			added = append(added, r)
-		}
-	}
-	return added, removed
 }
 
 func macInput(s *manifest.Secret, stanzas []keyring.Stanza) crypto.MACInput {

@@ -45,12 +45,21 @@ func (i plainIdentity) Unwrap(_ context.Context, stanzas []keyring.Stanza, _ key
 	return nil, fmt.Errorf("test identity %s: %w", i.id, keyring.ErrIncorrectIdentity)
 }
 
+// plainProvider makes plainRecipients from "test:ID" specs.
+type plainProvider struct{}
+
+func (plainProvider) Type() string { return "test" }
+func (plainProvider) ParseRecipient(_ context.Context, spec string) (keyring.Recipient, error) {
+	return plainRecipient{spec}, nil
+}
+func (plainProvider) AmbientIdentity() keyring.Identity { return nil }
+
 func testKeyring(ids ...string) *keyring.Keyring {
 	var identities []keyring.Identity
 	for _, id := range ids {
 		identities = append(identities, plainIdentity{id: id})
 	}
-	return keyring.New(nil, identities)
+	return keyring.New([]keyring.Provider{plainProvider{}}, identities)
 }
 
 func encrypt(t *testing.T, src []byte, ids ...string) []byte {
@@ -61,7 +70,7 @@ func encrypt(t *testing.T, src []byte, ids ...string) []byte {
 	for _, id := range ids {
 		rs = append(rs, plainRecipient{id})
 	}
-	require.NoError(t, Encrypt(context.Background(), st, testKeyring(ids...), rs))
+	require.NoError(t, Encrypt(context.Background(), st, testKeyring(ids...), Recipients{Set: rs}))
 	return st.Bytes()
 }
 
@@ -167,7 +176,7 @@ func TestRecipientChanges(t *testing.T) {
 	// Adding bob keeps the data key: alice's entry and the token stay.
 	st, err := manifest.Parse(enc)
 	require.NoError(t, err)
-	require.NoError(t, Encrypt(context.Background(), st, testKeyring("alice"), []keyring.Recipient{plainRecipient{"alice"}, plainRecipient{"bob"}}))
+	require.NoError(t, Encrypt(context.Background(), st, testKeyring("alice"), Recipients{Set: []keyring.Recipient{plainRecipient{"alice"}, plainRecipient{"bob"}}}))
 	both := st.Bytes()
 	require.Contains(t, string(both), strings.Split(string(enc), "\n")[5])
 	for _, who := range []string{"alice", "bob"} {
@@ -179,7 +188,7 @@ func TestRecipientChanges(t *testing.T) {
 	// Removing alice rotates the data key: every token changes.
 	st, err = manifest.Parse(both)
 	require.NoError(t, err)
-	require.NoError(t, Encrypt(context.Background(), st, testKeyring("bob"), []keyring.Recipient{plainRecipient{"bob"}}))
+	require.NoError(t, Encrypt(context.Background(), st, testKeyring("bob"), Recipients{Set: []keyring.Recipient{plainRecipient{"bob"}}}))
 	bobOnly := st.Bytes()
 	require.NotContains(t, string(bobOnly), strings.Split(string(enc), "\n")[5])
 	_, err = decrypt(bobOnly, "alice")
@@ -310,10 +319,65 @@ func TestEncryptErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st, err := manifest.Parse([]byte(c.src))
 			if err == nil {
-				err = Encrypt(context.Background(), st, testKeyring("alice"), []keyring.Recipient{plainRecipient{"alice"}})
+				err = Encrypt(context.Background(), st, testKeyring("alice"), Recipients{Set: []keyring.Recipient{plainRecipient{"alice"}}})
 			}
 			require.Error(t, err)
 			require.Contains(t, err.Error(), c.want)
 		})
+	}
+}
+
+func TestAddAndRemoveRecipients(t *testing.T) {
+	src := []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: one\n  b: two\n")
+	enc := encrypt(t, src, "alice")
+	tokens := tokenRE.FindAllString(string(enc), -1)
+	change := func(in []byte, kr *keyring.Keyring, rs Recipients) ([]byte, error) {
+		st, err := manifest.Parse(in)
+		require.NoError(t, err)
+		if err := Encrypt(context.Background(), st, kr, rs); err != nil {
+			return nil, err
+		}
+		return st.Bytes(), nil
+	}
+
+	// +bob: every token stays, alice's entry stays, bob can decrypt.
+	both, err := change(enc, testKeyring("alice"), Recipients{Add: []keyring.Recipient{plainRecipient{"bob"}}})
+	require.NoError(t, err)
+	require.Equal(t, tokens, tokenRE.FindAllString(string(both), -1))
+	require.Contains(t, string(both), "wrapped: "+strings.SplitN(strings.SplitN(string(enc), "wrapped: ", 2)[1], "\n", 2)[0])
+	_, err = decrypt(both, "bob")
+	require.NoError(t, err)
+
+	// Adding someone already there changes nothing.
+	same, err := change(both, testKeyring("alice"), Recipients{Add: []keyring.Recipient{plainRecipient{"bob"}}})
+	require.NoError(t, err)
+	require.Equal(t, string(both), string(same))
+
+	// -alice: a new data key, every token differs, alice cannot decrypt.
+	bobOnly, err := change(both, testKeyring("bob"), Recipients{Remove: []keyring.Ref{{Type: "test", ID: "alice"}}})
+	require.NoError(t, err)
+	for _, tok := range tokenRE.FindAllString(string(bobOnly), -1) {
+		require.NotContains(t, tokens, tok)
+	}
+	_, err = decrypt(bobOnly, "alice")
+	require.ErrorIs(t, err, keyring.ErrNoIdentity)
+	dec, err := decrypt(bobOnly, "bob")
+	require.NoError(t, err)
+	require.Equal(t, string(src), string(dec))
+
+	// Removing the last recipient is refused.
+	_, err = change(bobOnly, testKeyring("bob"), Recipients{Remove: []keyring.Ref{{Type: "test", ID: "bob"}}})
+	require.ErrorContains(t, err, "that would remove the last recipient")
+
+	// Rotate: same recipients, new data key.
+	rotated, err := change(both, testKeyring("alice"), Recipients{Rotate: true, Set: []keyring.Recipient{plainRecipient{"alice"}, plainRecipient{"bob"}}})
+	require.NoError(t, err)
+	for _, tok := range tokenRE.FindAllString(string(rotated), -1) {
+		require.NotContains(t, tokens, tok)
+	}
+	for _, who := range []string{"alice", "bob"} {
+		dec, err := decrypt(rotated, who)
+		require.NoError(t, err)
+		require.Equal(t, string(src), string(dec))
 	}
 }

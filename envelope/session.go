@@ -102,7 +102,7 @@ func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *
 				return fmt.Errorf("a new Secret: recipients of the file: %w", err)
 			}
 		}
-		return encryptSecret(ctx, st, kr, s, recipients)
+		return encryptSecret(ctx, st, kr, s, Recipients{Set: recipients})
 	}
 	old.taken = true
 	stanzas := old.stanzas

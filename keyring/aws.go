@@ -301,18 +301,24 @@ func (p *awsProvider) client(ctx context.Context, k awsKey) (*awsClient, error) 
 		return nil, err
 	}
 	if c.base == nil {
-		return nil, hint.Wrap(errors.New("aws kms: no AWS credentials found"), hintAWSCredentials)
+		return nil, hint.Wrap(errors.New("aws: no AWS credentials found"), hintAWSCredentials)
 	}
 	if _, err := c.base.Retrieve(ctx); err != nil {
 		if ctx.Err() != nil {
-			return nil, p.timeoutError(ctx, "looking up AWS credentials", err)
+			return nil, p.timeoutError(ctx, "aws: looking up AWS credentials: ", err,
+				hintAWSCredentials+"; outside AWS, AWS_EC2_METADATA_DISABLED=true stops the SDK from waiting for an instance-metadata service")
 		}
-		return nil, hint.Wrap(&awsError{msg: "aws kms: no AWS credentials found: " + err.Error(), errs: []error{err}}, hintAWSCredentials)
+		return nil, hint.Wrap(&awsError{msg: "aws: no usable AWS credentials: " + err.Error(), errs: []error{err}}, hintAWSCredentials)
 	}
 	if c.role != nil {
 		if _, err := c.role.Retrieve(ctx); err != nil {
 			if ctx.Err() != nil {
-				return nil, p.timeoutError(ctx, "assuming role "+k.role, err)
+				return nil, p.timeoutError(ctx, "aws: assuming role "+k.role+": ", err, awsNetworkHint("STS", k.region))
+			}
+			var sendFailed *smithyhttp.RequestSendError
+			if errors.As(err, &sendFailed) {
+				return nil, hint.Wrap(&awsError{msg: "aws: cannot reach AWS STS in " + k.region + " to assume role " + k.role + ": " + awsNetShort(err), errs: []error{err}},
+					awsNetworkHint("STS", k.region))
 			}
 			return nil, hint.Wrap(&awsError{msg: "aws: cannot assume role " + k.role + ": " + awsShort(err), errs: []error{err}},
 				"the AWS identity in use needs sts:AssumeRole on "+k.role+", and the role's trust policy must allow it")
@@ -386,7 +392,7 @@ func (p *awsProvider) explain(ctx context.Context, op string, k awsKey, err erro
 	)
 	switch {
 	case ctx.Err() != nil:
-		return p.timeoutError(ctx, prefix+"no answer", err)
+		return p.timeoutError(ctx, prefix, err, awsNetworkHint("KMS", k.region))
 	case errors.As(err, &invalid):
 		return hint.Wrap(&awsError{
 			msg:  fmt.Sprintf("%s: %sthe wrapped data key does not match the key or this Secret's namespace and name", crypto.ErrIntegrity, prefix),
@@ -401,7 +407,7 @@ func (p *awsProvider) explain(ctx context.Context, op string, k awsKey, err erro
 		return wrap("the key cannot be used now: "+awsShort(err), "a key pending deletion can be restored with aws kms cancel-key-deletion")
 	case errors.As(err, &incorrect):
 		return wrap("the wrapped data key was made with a different KMS key: "+awsShort(err),
-			"if the alias now points to another key, point it back or decrypt with a ksec that names the original key")
+			"if the alias now points to another KMS key, point it back to the original key, decrypt, and encrypt again")
 	case errors.As(err, &usage):
 		return wrap("the key cannot "+op+": "+awsShort(err), "use a symmetric KMS key with key usage ENCRYPT_DECRYPT")
 	case errors.As(err, &unavail):
@@ -417,26 +423,26 @@ func (p *awsProvider) explain(ctx context.Context, op string, k awsKey, err erro
 		}
 		return wrap(awsShort(err))
 	case errors.As(err, &sendFailed):
-		return wrap("cannot reach AWS KMS in "+k.region+": "+awsNetShort(err), awsNetworkHint(k.region))
+		return wrap("cannot reach AWS KMS in "+k.region+": "+awsNetShort(err), awsNetworkHint("KMS", k.region))
 	}
 	return wrap(err.Error())
 }
 
-func (p *awsProvider) timeoutError(ctx context.Context, what string, err error) error {
+// timeoutError reports a call cut short by its context: by the caller
+// (cancelled) or by the provider's timeout.
+func (p *awsProvider) timeoutError(ctx context.Context, prefix string, err error, hints ...string) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return fmt.Errorf("%s: %w", what, ctx.Err())
+		return fmt.Errorf("%s%w", prefix, ctx.Err())
 	}
-	return hint.Wrap(&awsError{msg: fmt.Sprintf("%s within %v: %s", what, p.timeout, awsNetShort(err)), errs: []error{context.DeadlineExceeded, err}},
-		awsNetworkHint(""))
+	return hint.Wrap(&awsError{msg: fmt.Sprintf("%sno answer within %v: %s", prefix, p.timeout, awsNetShort(err)), errs: []error{context.DeadlineExceeded, err}},
+		hints...)
 }
 
-func awsNetworkHint(region string) string {
-	h := "check the network path to AWS KMS"
-	if region != "" {
-		h += " in " + region
-	}
-	h += " (proxy, VPN, firewall)"
-	for _, env := range []string{"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"} {
+// awsNetworkHint names the endpoint override in effect, if any, as that is
+// the likeliest culprit when it is set.
+func awsNetworkHint(service, region string) string {
+	h := "check the network path to AWS " + service + " in " + region + " (proxy, VPN, firewall)"
+	for _, env := range []string{"AWS_ENDPOINT_URL_" + service, "AWS_ENDPOINT_URL"} {
 		if v := os.Getenv(env); v != "" {
 			return h + "; " + env + " sets the endpoint to " + v
 		}

@@ -601,7 +601,7 @@ func TestAWSTimeout(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_KMS", "http://"+awsListener(t, "the silent endpoint", true))
 	p := keyring.NewAWS(keyring.AWSOptions{Timeout: 300 * time.Millisecond})
 	_, err := awsRecipient(t, p, k.KeyARN).Wrap(context.Background(), awsDataKey(t), keyring.Scope{Name: "s"})
-	awsCheckErr(t, err, []string{"aws kms encrypt with " + k.KeyARN + ": no answer within 300ms"}, "check the network path to AWS KMS")
+	awsCheckErr(t, err, []string{"aws kms encrypt with " + k.KeyARN + ": no answer within 300ms"}, "check the network path to AWS KMS in eu-west-2")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want it to wrap context.DeadlineExceeded", err)
 	}
@@ -619,9 +619,27 @@ func TestAWSNoCredentials(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("Wrap ran into the test's deadline: %v", err)
 	}
-	awsCheckErr(t, err, []string{"aws kms: no AWS credentials found"}, "aws sso login")
+	awsCheckErr(t, err, []string{"aws: no usable AWS credentials: "}, "aws sso login")
 	_, err = p.AmbientIdentity().Unwrap(ctx, []keyring.Stanza{{Type: "aws", ID: k.KeyARN, Wrapped: []byte("x")}}, keyring.Scope{})
-	awsCheckErr(t, err, []string{"no AWS credentials found"}, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	awsCheckErr(t, err, []string{"no usable AWS credentials"}, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	if n := len(k.CallLog()); n != 0 {
+		t.Errorf("%d KMS calls without credentials", n)
+	}
+}
+
+// Where the SDK would wait for an instance-metadata service (ksec run
+// outside AWS without credentials), the timeout ends the wait with the
+// credentials hint. The "service" here is a silent listener on 127.0.0.1.
+func TestAWSCredentialsTimeout(t *testing.T) {
+	k := kmstest.LocalKMSForTest(t)
+	awsEnv(t, k)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://"+awsListener(t, "the silent metadata service", true))
+	p := keyring.NewAWS(keyring.AWSOptions{Timeout: 500 * time.Millisecond})
+	_, err := awsRecipient(t, p, k.KeyARN).Wrap(context.Background(), awsDataKey(t), keyring.Scope{Name: "s"})
+	awsCheckErr(t, err, []string{"aws: looking up AWS credentials: no answer within 500ms"}, "AWS_EC2_METADATA_DISABLED=true")
 	if n := len(k.CallLog()); n != 0 {
 		t.Errorf("%d KMS calls without credentials", n)
 	}
@@ -714,6 +732,18 @@ func TestAWSAssumeRole(t *testing.T) {
 	if log := k.CallLog(); len(log) != 1 || log[0].AccessKeyID != kmstest.LocalKMSAccessKeyID {
 		t.Errorf("calls %+v, want one with the default credentials", log)
 	}
+}
+
+func TestAWSAssumeRoleUnreachable(t *testing.T) {
+	k := kmstest.LocalKMSForTest(t)
+	awsEnv(t, k)
+	endpoint := "http://" + awsClosedPort(t)
+	t.Setenv("AWS_ENDPOINT_URL_STS", endpoint)
+	const role = "arn:aws:iam::111122223333:role/r"
+	p := keyring.NewAWS(keyring.AWSOptions{})
+	_, err := awsRecipient(t, p, k.KeyARN+"+"+role).Wrap(context.Background(), awsDataKey(t), keyring.Scope{Name: "s"})
+	awsCheckErr(t, err, []string{"aws: cannot reach AWS STS in eu-west-2 to assume role " + role + ": dial tcp"},
+		"AWS_ENDPOINT_URL_STS sets the endpoint to "+endpoint)
 }
 
 func TestAWSAssumeRoleDenied(t *testing.T) {

@@ -62,6 +62,29 @@ type Provider interface {
 	AmbientIdentity() Identity
 }
 
+// Ref names a recipient by type and ID, as a stanza does.
+type Ref struct {
+	Type string
+	ID   string
+}
+
+// RefOf returns the reference of a recipient.
+func RefOf(r Recipient) Ref { return Ref{Type: r.Type(), ID: r.ID()} }
+
+// ParseRef resolves a key spec to the recipient it names, without needing
+// the key itself where the spec alone says it (a pgp fingerprint), so a
+// recipient can be removed even when its public key is not at hand.
+func (k *Keyring) ParseRef(ctx context.Context, spec string) (Ref, error) {
+	if typ, rest, err := k.splitSpec(spec); err == nil && typ == "pgp" && IsFingerprint(rest) {
+		return Ref{Type: "pgp", ID: strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(rest, "0x"), "0X"))}, nil
+	}
+	r, err := k.ParseRecipient(ctx, spec)
+	if err != nil {
+		return Ref{}, err
+	}
+	return RefOf(r), nil
+}
+
 // Keyring holds the providers and explicit identities of one ksec run.
 type Keyring struct {
 	providers  []Provider
@@ -87,7 +110,7 @@ func (k *Keyring) provider(typ string) Provider {
 // ParseRecipient resolves one key spec, such as "pgp:FINGERPRINT" or a bare
 // fingerprint, into a recipient.
 func (k *Keyring) ParseRecipient(ctx context.Context, spec string) (Recipient, error) {
-	typ, rest, err := SplitSpec(spec)
+	typ, rest, err := k.splitSpec(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +123,15 @@ func (k *Keyring) ParseRecipient(ctx context.Context, spec string) (Recipient, e
 		return nil, fmt.Errorf("key %s: %w", QuoteSpec(spec), err)
 	}
 	return r, nil
+}
+
+// splitSpec honours the prefix of every registered provider, then the
+// built-in prefixes and bare forms of SplitSpec.
+func (k *Keyring) splitSpec(spec string) (typ, rest string, err error) {
+	if t, r, ok := strings.Cut(spec, ":"); ok && r != "" && k.provider(t) != nil {
+		return t, r, nil
+	}
+	return SplitSpec(spec)
 }
 
 // ParseRecipients resolves specs and drops duplicates (same type and ID).
@@ -156,8 +188,13 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 			return key, nil
 		}
 	}
-	return nil, hint.Wrap(&NoIdentityError{Stanzas: stanzas, Failures: failures},
-		"decrypting needs the secret key of one of the recipients listed: import it into gpg, or pass its file with -I/--identity or KSEC_IDENTITY_FILE")
+	err := error(&NoIdentityError{Stanzas: stanzas, Failures: failures})
+	if len(failures) == 0 {
+		// Nothing failed: this user simply holds none of the keys.
+		err = hint.Wrap(err, "none of your keys is a recipient: pass a recipient's key file with -I/--identity "+
+			"(or KSEC_IDENTITY_FILE, KSEC_AGE_KEY), import a recipient's OpenPGP key into gpg, or ask a recipient to add you (ksec encrypt -k +KEY)")
+	}
+	return nil, err
 }
 
 func stanzasOfType(stanzas []Stanza, typ string) []Stanza {

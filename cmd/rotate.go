@@ -1,0 +1,89 @@
+package cmd
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/manifest"
+)
+
+// RotateOptions are the parsed flags of ksec rotate.
+type RotateOptions struct {
+	Files      []string
+	InPlace    bool
+	Identities []string
+}
+
+// NewCmdRotate builds ksec rotate; runF replaces the work in tests.
+func NewCmdRotate(sys *System, runF func(*cobra.Command, *RotateOptions) error) *cobra.Command {
+	opts := &RotateOptions{}
+	c := &cobra.Command{
+		Use:   "rotate [-I FILE]... [-i] FILE...",
+		Short: "Give encrypted Secrets a new data key",
+		Long: `Make a new data key for every encrypted Secret in each FILE, re-seal every
+value with it and wrap it for the same recipients. Do this when a data key
+may have leaked (a decrypted copy, a removed teammate). It needs a key that
+can decrypt the files, and every recipient's public key: for pgp recipients
+their keys must be in your gpg keyring.
+
+With one FILE the result goes to standard output unless -i is given; with
+several, -i is required.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("rotate needs at least one FILE")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Files = args
+			if runF != nil {
+				return runF(c, opts)
+			}
+			return runRotate(c, sys, opts)
+		},
+	}
+	f := c.Flags()
+	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace each FILE with the result")
+	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	return c
+}
+
+func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
+	if len(opts.Files) > 1 && !opts.InPlace {
+		return usagef("rotating several files needs -i/--in-place")
+	}
+	kr, err := newKeyring(sys, opts.Identities)
+	if err != nil {
+		return err
+	}
+	// Every file is rotated before any is written, so a failure leaves all as they were.
+	outputs := make([][]byte, len(opts.Files))
+	for i, file := range opts.Files {
+		io := ioOptions{Input: file}
+		src, err := io.read(sys)
+		if err != nil {
+			return err
+		}
+		st, err := manifest.Parse(src)
+		if err != nil {
+			return fileError(file, err)
+		}
+		if !slices.ContainsFunc(st.Secrets, func(s *manifest.Secret) bool { return s.Meta != nil }) {
+			return fileError(file, fmt.Errorf("%w: no encrypted Secret to rotate", manifest.ErrBadInput))
+		}
+		if err := envelope.Encrypt(c.Context(), st, kr, envelope.Recipients{Rotate: true}); err != nil {
+			return fileError(file, err)
+		}
+		outputs[i] = st.Bytes()
+	}
+	for i, file := range opts.Files {
+		io := ioOptions{Input: file, InPlace: opts.InPlace}
+		if err := io.write(sys, outputs[i], false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
