@@ -87,6 +87,7 @@ func setupScript(env *testscript.Env) error {
 	}
 	env.Defer(cleanup)
 	env.Setenv("GPGHOME", home) // to restore GNUPGHOME after a script changes it
+	env.Values["kms"] = &scriptKMS{}
 	for _, e := range gpgtest.Env(home) {
 		k, v, _ := strings.Cut(e, "=")
 		env.Setenv(k, v)
@@ -135,6 +136,8 @@ func setupScript(env *testscript.Env) error {
 }
 
 var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"awskms": cmdAWSKMS,
+	"gcpkms": cmdGCPKMS,
 	// sub FILE REGEXP REPLACEMENT: replace every match (at least one) in
 	// FILE; \n in REPLACEMENT is a newline.
 	"sub": func(ts *testscript.TestScript, neg bool, args []string) {
