@@ -36,11 +36,21 @@ type Recipients struct {
 // key and re-seals every value. Nothing is written into st unless all
 // Secrets succeed.
 func Encrypt(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, rs Recipients) error {
+	return EncryptEach(ctx, st, kr, func(*manifest.Secret) (Recipients, error) { return rs, nil })
+}
+
+// EncryptEach is Encrypt with recipients chosen per Secret (a team
+// configuration may give each namespace its own).
+func EncryptEach(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, recipientsFor func(*manifest.Secret) (Recipients, error)) error {
 	if len(st.Secrets) == 0 {
 		return ErrNoSecrets
 	}
 	for _, s := range st.Secrets {
-		if err := encryptSecret(ctx, st, kr, s, rs); err != nil {
+		rs, err := recipientsFor(s)
+		if err == nil {
+			err = encryptSecret(ctx, st, kr, s, rs)
+		}
+		if err != nil {
 			return &manifest.Error{Secret: s, Err: err}
 		}
 	}
