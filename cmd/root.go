@@ -90,6 +90,7 @@ manifest stays readable and diffable in git.
 		NewCmdEdit(sys, nil),
 		NewCmdKeygen(sys, nil),
 		NewCmdRotate(sys, nil),
+		NewCmdPatch(sys, nil),
 	)
 	return root
 }

@@ -1,9 +1,7 @@
 package envelope
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 
 	"github.com/ksec-dev/ksec/crypto"
@@ -147,20 +145,11 @@ func (sess *Session) match(scope keyring.Scope, index int) *openedSecret {
 	return nil
 }
 
-// sameContent reports whether plaintext value v holds what the old payload
-// did: the same bytes for data, the same string for stringData, or both null.
+// sameContent reports whether plaintext value v holds what the old payload did.
 func sameContent(st *manifest.Stream, v *manifest.Value, old crypto.Payload) (bool, error) {
-	oldText, oldNull, err := manifest.PayloadText(old)
+	p, err := st.Payload(v)
 	if err != nil {
-		return false, err
+		return false, &manifest.Error{Value: v, Err: err}
 	}
-	if oldNull || v.IsNull() {
-		return oldNull == v.IsNull(), nil
-	}
-	if v.Field != "data" {
-		return oldText == v.Text, nil
-	}
-	a, errA := base64.StdEncoding.DecodeString(oldText)
-	b, errB := base64.StdEncoding.DecodeString(v.Text)
-	return errA == nil && errB == nil && bytes.Equal(a, b), nil
+	return sameValue(v.Field, old, p), nil
 }

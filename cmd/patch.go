@@ -1,0 +1,182 @@
+package cmd
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/manifest"
+)
+
+// PatchOptions are the parsed flags of ksec patch.
+type PatchOptions struct {
+	ioOptions
+	Set        []string
+	SetFile    []string
+	Unset      []string
+	StringData bool
+	Secret     string
+	Identities []string
+}
+
+// NewCmdPatch builds ksec patch; runF replaces the work in tests.
+func NewCmdPatch(sys *System, runF func(*cobra.Command, *PatchOptions) error) *cobra.Command {
+	opts := &PatchOptions{}
+	c := &cobra.Command{
+		Use:   "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
+		Short: "Set or remove single values of an encrypted Secret, without an editor",
+		Long: `Change single values of an encrypted Secret in place: --set and --set-file
+seal a new value (under data, base64-encoded, or under stringData with
+--string-data), --unset removes a key. Only the changed values and the MAC
+line change; every other line stays as it was. It needs a key that can
+decrypt the file (the whole Secret is verified first).
+
+A file with several Secrets needs --secret [NAMESPACE/]NAME.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("patch takes exactly one FILE")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Input = args[0]
+			if runF != nil {
+				return runF(c, opts)
+			}
+			return runPatch(c, sys, opts)
+		},
+	}
+	f := c.Flags()
+	f.StringArrayVar(&opts.Set, "set", nil, "set KEY to VALUE (repeatable)")
+	f.StringArrayVar(&opts.SetFile, "set-file", nil, "set KEY to the content of PATH (repeatable)")
+	f.StringArrayVar(&opts.Unset, "unset", nil, "remove KEY (repeatable)")
+	f.BoolVar(&opts.StringData, "string-data", false, "put set values under stringData instead of data")
+	f.StringVar(&opts.Secret, "secret", "", "the Secret to patch, as NAME or NAMESPACE/NAME, when FILE has several")
+	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
+	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
+	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	return c
+}
+
+// validKey is the Kubernetes rule for Secret keys (IsConfigMapKey).
+var validKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+
+func checkKey(key string) error {
+	if !validKey.MatchString(key) || len(key) > 253 || key == "." || key == ".." {
+		return usagef("%q is not a valid Secret key: use letters, digits, '-', '_' and '.'", key)
+	}
+	return nil
+}
+
+// changes turns the flags into changes, reading --set-file files once.
+func (o *PatchOptions) changes() ([]envelope.Change, error) {
+	field := "data"
+	if o.StringData {
+		field = "stringData"
+	}
+	var out []envelope.Change
+	seen := map[string]bool{}
+	add := func(key string, c envelope.Change) error {
+		if err := checkKey(key); err != nil {
+			return err
+		}
+		if seen[key] {
+			return usagef("key %q is named more than once", key)
+		}
+		seen[key] = true
+		out = append(out, c)
+		return nil
+	}
+	for _, kv := range o.Set {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, usagef("--set %q: want KEY=VALUE", kv)
+		}
+		if err := add(k, envelope.Change{Field: field, Key: k, Value: []byte(v)}); err != nil {
+			return nil, err
+		}
+	}
+	for _, kp := range o.SetFile {
+		k, path, ok := strings.Cut(kp, "=")
+		if !ok {
+			return nil, usagef("--set-file %q: want KEY=PATH", kp)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--set-file %s: %w", k, err)
+		}
+		if err := add(k, envelope.Change{Field: field, Key: k, Value: data}); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range o.Unset {
+		if err := add(k, envelope.Change{Key: k, Unset: true}); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("nothing to do: give --set, --set-file or --unset")
+	}
+	return out, nil
+}
+
+func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
+	if err := opts.validate(sys); err != nil {
+		return err
+	}
+	changes, err := opts.changes()
+	if err != nil {
+		return err
+	}
+	src, err := opts.read(sys)
+	if err != nil {
+		return err
+	}
+	st, err := manifest.Parse(src)
+	if err != nil {
+		return err
+	}
+	index, err := pickSecret(st, opts.Secret)
+	if err != nil {
+		return err
+	}
+	kr, err := newKeyring(sys, opts.Identities)
+	if err != nil {
+		return err
+	}
+	out, err := envelope.Patch(c.Context(), st, kr, index, changes)
+	if err != nil {
+		return err
+	}
+	return opts.write(sys, out, slices.Equal(out, src))
+}
+
+// pickSecret finds the Secret a command works on: the only one, or the one
+// named NAME or NAMESPACE/NAME.
+func pickSecret(st *manifest.Stream, name string) (int, error) {
+	if len(st.Secrets) == 0 {
+		return 0, envelope.ErrNoSecrets
+	}
+	if name == "" {
+		if len(st.Secrets) > 1 {
+			return 0, hint.Wrap(usagef("the file has %d Secrets: say which with --secret", len(st.Secrets)), "name it as NAME or NAMESPACE/NAME")
+		}
+		return 0, nil
+	}
+	ns, n, hasNS := strings.Cut(name, "/")
+	if !hasNS {
+		ns, n = "", name
+	}
+	for i, s := range st.Secrets {
+		if s.Name == n && (!hasNS || s.Namespace == ns) {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: no Secret named %q in the file", manifest.ErrBadInput, name)
+}

@@ -1,0 +1,125 @@
+package envelope
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+
+	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/manifest"
+)
+
+// Change sets or removes one value of a Secret.
+type Change struct {
+	Field string // "data" or "stringData" for a set
+	Key   string
+	Value []byte
+	Unset bool // remove Key from whichever field holds it
+}
+
+// Patch applies changes to the encrypted Secret number index of st and
+// returns the new file. It unwraps the data key once and checks the whole
+// Secret first; a value set to what it already holds keeps its token, and
+// every line the changes do not touch stays as it was.
+func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index int, changes []Change) ([]byte, error) {
+	s := st.Secrets[index]
+	fail := func(err error) ([]byte, error) { return nil, &manifest.Error{Secret: s, Err: err} }
+	if s.Meta == nil {
+		return fail(fmt.Errorf("%w: the Secret is not encrypted; encrypt it first", manifest.ErrBadInput))
+	}
+	dataKey, opened, err := open(ctx, kr, st, s, false)
+	if err != nil {
+		return fail(err)
+	}
+	key, err := crypto.NewKey(dataKey)
+	if err != nil {
+		return fail(err)
+	}
+	find := func(field, k string) *manifest.Value {
+		i := slices.IndexFunc(s.Values, func(v *manifest.Value) bool { return v.Key == k && (field == "" || v.Field == field) })
+		if i < 0 {
+			return nil
+		}
+		return s.Values[i]
+	}
+	removed := map[*manifest.Value]bool{}
+	remove := func(v *manifest.Value) {
+		if !removed[v] {
+			removed[v] = true
+			st.RemoveValue(s, v)
+		}
+	}
+	for _, c := range changes {
+		if c.Unset {
+			found := false
+			for _, v := range s.Values {
+				if v.Key == c.Key && !removed[v] {
+					remove(v)
+					found = true
+				}
+			}
+			if !found {
+				return fail(fmt.Errorf("%w: there is no key %q to unset", manifest.ErrBadInput, c.Key))
+			}
+			continue
+		}
+		if other := find(otherField(c.Field), c.Key); other != nil {
+			remove(other) // the key moves to the other field
+		}
+		loc := crypto.Location{Namespace: s.Namespace, Name: s.Name, Field: c.Field, Key: c.Key}
+		if v := find(c.Field, c.Key); v != nil && !removed[v] {
+			if sameValue(c.Field, opened[v], st.NewPayload(s, c.Field, c.Value)) {
+				continue
+			}
+			token, err := key.Seal(loc, st.NewPayload(s, c.Field, c.Value))
+			if err != nil {
+				return fail(err)
+			}
+			st.SetToken(v, token)
+			continue
+		}
+		token, err := key.Seal(loc, st.NewPayload(s, c.Field, c.Value))
+		if err != nil {
+			return fail(err)
+		}
+		st.AddValue(s, c.Field, c.Key, token)
+	}
+	if !st.Changed() {
+		return st.Bytes(), nil
+	}
+	// The values changed: read the result back and write the MAC over it.
+	next, err := manifest.Parse(st.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("patched file does not parse (a ksec bug): %w", err)
+	}
+	ns := next.Secrets[index]
+	next.SetMetadata(ns, manifest.Metadata{Version: crypto.Version, Recipients: s.Meta.Recipients, MAC: key.MAC(macInput(ns, s.Meta.Recipients))})
+	return next.Bytes(), nil
+}
+
+func otherField(field string) string {
+	if field == "data" {
+		return "stringData"
+	}
+	return "data"
+}
+
+// sameValue reports whether two payloads of a field stand for the same
+// value: the same bytes for data (however the base64 was written), the same
+// string for stringData, or both null.
+func sameValue(field string, a, b crypto.Payload) bool {
+	at, aNull, errA := manifest.PayloadText(a)
+	bt, bNull, errB := manifest.PayloadText(b)
+	if errA != nil || errB != nil || aNull || bNull {
+		return errA == nil && errB == nil && aNull == bNull
+	}
+	if field != "data" {
+		return at == bt
+	}
+	ab, errA := base64.StdEncoding.DecodeString(at)
+	bb, errB := base64.StdEncoding.DecodeString(bt)
+	return errA == nil && errB == nil && bytes.Equal(ab, bb)
+}
