@@ -1,7 +1,11 @@
 package cmd
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
+	"strings"
+	"text/template"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +17,10 @@ import (
 type DecryptOptions struct {
 	ioOptions
 	Identities []string
+	Cleartext  bool
+	Template   string
+	Extract    string
+	Secret     string
 }
 
 // NewCmdDecrypt builds ksec decrypt; runF replaces the work in tests.
@@ -25,8 +33,16 @@ func NewCmdDecrypt(sys *System, runF func(*cobra.Command, *DecryptOptions) error
 ksec block, so the output can be piped to kubectl apply -f -. Every value and
 the whole Secret's MAC are verified before anything is written.
 
-The data key is unwrapped with the secret key files given with -I/--identity
-or KSEC_IDENTITY_FILE (a path list), then with gpg and its agent.`,
+The data key is unwrapped with the identity files given with -I/--identity
+or KSEC_IDENTITY_FILE (a path list), KSEC_AGE_KEY, the default age identity
+file, then gpg and its agent, then the cloud KMS a recipient names.
+
+Other output forms (kubesec compatible):
+  -x, --cleartext     data values that are text go under stringData, decoded
+  --template TEXT     a Go template run for each Secret, e.g. '{{ .data.password | base64decode }}'
+                      (functions: base64decode, base64encode)
+  --extract KEY       print one value raw, e.g. data.tls.crt or stringData.token
+                      (data values decoded); --secret picks the Secret in a stream`,
 		Args: maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -42,12 +58,37 @@ or KSEC_IDENTITY_FILE (a path list), then with gpg and its agent.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	f.BoolVarP(&opts.Cleartext, "cleartext", "x", false, "write text data values decoded, under stringData")
+	f.StringVar(&opts.Template, "template", "", "render this Go template for each Secret instead of the manifest")
+	f.StringVar(&opts.Extract, "extract", "", "print the raw value of FIELD.KEY (or KEY) instead of the manifest")
+	f.StringVar(&opts.Secret, "secret", "", "with --extract: the Secret, as NAME or NAMESPACE/NAME")
 	return c
 }
 
 func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err := opts.validate(sys); err != nil {
 		return err
+	}
+	forms := 0
+	for _, set := range []bool{opts.Cleartext, opts.Template != "", opts.Extract != ""} {
+		if set {
+			forms++
+		}
+	}
+	switch {
+	case forms > 1:
+		return usagef("-x/--cleartext, --template and --extract cannot be used together")
+	case opts.InPlace && (opts.Template != "" || opts.Extract != ""):
+		return usagef("-i/--in-place writes a manifest; --template and --extract do not make one")
+	case opts.Secret != "" && opts.Extract == "":
+		return usagef("--secret goes with --extract")
+	}
+	var tmpl *template.Template
+	if opts.Template != "" {
+		var err error
+		if tmpl, err = template.New("template").Funcs(templateFuncs).Option("missingkey=error").Parse(opts.Template); err != nil {
+			return usageError{fmt.Errorf("--template: %w", err)}
+		}
 	}
 	src, err := opts.read(sys)
 	if err != nil {
@@ -68,5 +109,78 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if n == 0 {
 		fmt.Fprintf(sys.Err, "ksec: warning: no encrypted Secret in %s; passing it through unchanged\n", opts.inputName())
 	}
-	return opts.write(sys, st.Bytes(), !st.Changed())
+	out := st.Bytes()
+	if forms == 0 {
+		return opts.write(sys, out, !st.Changed())
+	}
+	plain, err := manifest.Parse(out)
+	if err != nil {
+		return err
+	}
+	switch {
+	case opts.Cleartext:
+		for _, s := range plain.Secrets {
+			plain.ShowDataAsStringData(s)
+		}
+		return opts.write(sys, plain.Bytes(), false)
+	case tmpl != nil:
+		var buf bytes.Buffer
+		for _, s := range plain.Secrets {
+			var obj map[string]any
+			if err := s.Decode(&obj); err != nil {
+				return err
+			}
+			if err := tmpl.Execute(&buf, obj); err != nil {
+				return fmt.Errorf("%s: --template: %w", s, err)
+			}
+		}
+		return opts.write(sys, buf.Bytes(), false)
+	default:
+		value, err := extract(plain, opts.Secret, opts.Extract)
+		if err != nil {
+			return err
+		}
+		return opts.write(sys, value, false)
+	}
+}
+
+var templateFuncs = template.FuncMap{
+	"base64decode": func(s string) (string, error) {
+		b, err := base64.StdEncoding.DecodeString(s)
+		return string(b), err
+	},
+	"base64encode": func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
+}
+
+// extract returns one value of a decrypted Secret as raw bytes: data
+// values decoded, stringData values as written.
+func extract(st *manifest.Stream, secret, what string) ([]byte, error) {
+	index, err := pickSecret(st, secret)
+	if err != nil {
+		return nil, err
+	}
+	s := st.Secrets[index]
+	field, key, ok := strings.Cut(what, ".")
+	if !ok || (field != "data" && field != "stringData") {
+		field, key = "", what
+	}
+	for _, f := range []string{"data", "stringData"} {
+		if field != "" && f != field {
+			continue
+		}
+		for _, v := range s.Values {
+			if v.Field != f || v.Key != key {
+				continue
+			}
+			if f == "stringData" {
+				return []byte(v.Text), nil
+			}
+			raw, err := base64.StdEncoding.DecodeString(v.Text)
+			if err != nil {
+				return nil, &manifest.Error{Secret: s, Value: v, Err: fmt.Errorf("%w: not valid base64", manifest.ErrBadInput)}
+			}
+			return raw, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s has no value %q", manifest.ErrBadInput, s, what)
 }

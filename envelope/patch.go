@@ -46,12 +46,7 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 		return s.Values[i]
 	}
 	removed := map[*manifest.Value]bool{}
-	remove := func(v *manifest.Value) {
-		if !removed[v] {
-			removed[v] = true
-			st.RemoveValue(s, v)
-		}
-	}
+	remove := func(v *manifest.Value) { removed[v] = true }
 	for _, c := range changes {
 		if c.Unset {
 			found := false
@@ -87,6 +82,13 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 		}
 		st.AddValue(s, c.Field, c.Key, token)
 	}
+	var gone []*manifest.Value
+	for _, v := range s.Values {
+		if removed[v] {
+			gone = append(gone, v)
+		}
+	}
+	st.RemoveValues(s, gone)
 	if !st.Changed() {
 		return st.Bytes(), nil
 	}

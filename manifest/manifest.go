@@ -342,3 +342,6 @@ func (st *Stream) replace(start, end int, text string) {
 	}
 	st.edits = append(st.edits, edit{start: start, end: end, text: text})
 }
+
+// Decode decodes the Secret's YAML into v, as yaml.Node.Decode does.
+func (s *Secret) Decode(v any) error { return s.mapping.Decode(v) }

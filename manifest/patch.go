@@ -1,7 +1,10 @@
 package manifest
 
 import (
+	"bytes"
+	"encoding/base64"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -31,56 +34,121 @@ func (st *Stream) NewPayload(s *Secret, field string, value []byte) crypto.Paylo
 	return crypto.Payload{Style: style, Form: crypto.FormText, Value: value}
 }
 
-// RemoveValue deletes a value's entry (its key line, and the lines of a
-// multi-line value) from the file.
-func (st *Stream) RemoveValue(s *Secret, v *Value) {
-	if v.flow {
-		field := s.fieldNode(v.Field)
-		i := indexOfValue(field, v.node)
-		start, end := st.nodeStart(field.Content[i-1]), v.end
-		if i > 1 {
-			start = st.nodeEnd(field.Content[i-2], 0, true)
-		} else if i+1 < len(field.Content) {
-			end = st.nodeStart(field.Content[i+1])
-		}
-		st.edits = append(st.edits, edit{start: start, end: end})
+// RemoveField deletes a whole data or stringData field of a block Secret.
+func (st *Stream) RemoveField(s *Secret, name string) {
+	k, v := s.fieldKey(name), s.fieldNode(name)
+	if k == nil || s.mapping.Style&yaml.FlowStyle != 0 {
 		return
 	}
-	keyStart := st.lineStart(st.nodeStart(s.fieldNode(v.Field).Content[indexOfValue(s.fieldNode(v.Field), v.node)-1]))
-	st.edits = append(st.edits, edit{start: keyStart, end: st.nextLine(v.end)})
+	st.edits = append(st.edits, edit{start: st.lineStart(st.nodeStart(k)), end: st.nextLine(st.nodeEnd(v, k.Column-1, false))})
+}
+
+// RemoveValues deletes values' entries (the key line, and the lines of a
+// multi-line value) from the file.
+func (st *Stream) RemoveValues(s *Secret, values []*Value) {
+	for _, field := range []string{"data", "stringData"} {
+		fn := s.fieldNode(field)
+		if fn == nil || fn.Kind != yaml.MappingNode {
+			continue
+		}
+		gone := map[*yaml.Node]bool{}
+		for _, v := range values {
+			if v.Field == field {
+				gone[v.node] = true
+			}
+		}
+		if fn.Style&yaml.FlowStyle != 0 || s.mapping.Style&yaml.FlowStyle != 0 {
+			st.removeFlowEntries(fn, gone)
+			continue
+		}
+		for i := 1; i < len(fn.Content); i += 2 {
+			if gone[fn.Content[i]] {
+				k := fn.Content[i-1]
+				st.edits = append(st.edits, edit{start: st.lineStart(st.nodeStart(k)), end: st.nextLine(st.nodeEnd(fn.Content[i], k.Column-1, false))})
+			}
+		}
+	}
+}
+
+// removeFlowEntries deletes entries of a flow mapping with their commas, one
+// edit per run of neighbouring entries so that edits never overlap.
+func (st *Stream) removeFlowEntries(m *yaml.Node, gone map[*yaml.Node]bool) {
+	n := len(m.Content) / 2
+	for i := 0; i < n; i++ {
+		if !gone[m.Content[2*i+1]] {
+			continue
+		}
+		j := i
+		for j+1 < n && gone[m.Content[2*(j+1)+1]] {
+			j++
+		}
+		var start, end int
+		switch {
+		case j+1 < n: // up to the next entry that stays
+			start, end = st.nodeStart(m.Content[2*i]), st.nodeStart(m.Content[2*(j+1)])
+		case i > 0: // the run ends the mapping: from the end of the entry before it
+			start, end = st.nodeEnd(m.Content[2*i-1], 0, true), st.nodeEnd(m.Content[2*j+1], 0, true)
+		default: // every entry
+			start, end = st.nodeStart(m.Content[0]), st.nodeEnd(m.Content[2*j+1], 0, true)
+		}
+		st.edits = append(st.edits, edit{start: start, end: end})
+		i = j
+	}
 }
 
 // AddValue appends key: token to the Secret's field, creating the field
 // (before the ksec block) when the Secret has none.
 func (st *Stream) AddValue(s *Secret, field, key, token string) {
+	st.addEntries(s, field, []newEntry{{key, func(_ int, flow bool) string {
+		if flow {
+			return `"` + token + `"`
+		}
+		return token
+	}}})
+}
+
+type newEntry struct {
+	key    string
+	render func(keyIndent int, flow bool) string
+}
+
+// addEntries appends entries to the Secret's field, creating the field
+// (before the ksec block, or at the end) when the Secret has none.
+func (st *Stream) addEntries(s *Secret, field string, entries []newEntry) {
 	flowSecret := s.mapping.Style&yaml.FlowStyle != 0
 	fn := s.fieldNode(field)
-	quotedKey := yamlString(key)
 	if flowSecret || (fn != nil && fn.Style&yaml.FlowStyle != 0) {
-		entry := jsonQuote(key) + `: "` + token + `"`
-		if fn != nil && fn.Kind == yaml.MappingNode && len(fn.Content) > 0 {
+		var parts []string
+		for _, e := range entries {
+			parts = append(parts, jsonQuote(e.key)+`: `+e.render(0, true))
+		}
+		switch {
+		case fn != nil && fn.Kind == yaml.MappingNode && len(fn.Content) > 0:
 			last := fn.Content[len(fn.Content)-1]
-			st.insert(st.nodeEnd(last, 0, true), st.flowSeparator(fn)+entry)
-			return
+			sep := st.flowSeparator(fn)
+			st.insert(st.nodeEnd(last, 0, true), sep+strings.Join(parts, sep))
+		case fn != nil && fn.Kind == yaml.MappingNode: // {}
+			st.insert(st.nodeStart(fn)+1, strings.Join(parts, ", "))
+		default:
+			st.insert(st.flowInsertPoint(s), st.flowSeparator(s.mapping)+jsonQuote(field)+`: {`+strings.Join(parts, ", ")+`}`)
 		}
-		if fn != nil && fn.Kind == yaml.MappingNode { // {}
-			open := st.nodeStart(fn)
-			st.insert(open+1, entry)
-			return
-		}
-		// No such field: add it after the Secret's last entry before ksec.
-		st.insert(st.flowInsertPoint(s), st.flowSeparator(s.mapping)+jsonQuote(field)+`: {`+entry+`}`)
 		return
+	}
+	lines := func(indent int) string {
+		pad := strings.Repeat(" ", indent)
+		var out []string
+		for _, e := range entries {
+			out = append(out, pad+yamlString(e.key)+": "+e.render(indent, false))
+		}
+		return strings.Join(out, st.newline)
 	}
 	if fn != nil && fn.Kind == yaml.MappingNode && len(fn.Content) > 0 {
 		lastKey, last := fn.Content[len(fn.Content)-2], fn.Content[len(fn.Content)-1]
-		pad := strings.Repeat(" ", lastKey.Column-1)
-		st.insertLines(st.nextLine(st.nodeEnd(last, lastKey.Column-1, false)), pad+quotedKey+": "+token)
+		st.insertLines(st.nextLine(st.nodeEnd(last, lastKey.Column-1, false)), lines(lastKey.Column-1))
 		return
 	}
 	indent := s.mapping.Content[0].Column - 1
-	pad := strings.Repeat(" ", indent)
-	text := pad + field + ":" + st.newline + pad + "  " + quotedKey + ": " + token
+	text := strings.Repeat(" ", indent) + field + ":" + st.newline + lines(indent+2)
 	if fn != nil {
 		// "data:" with no value, or "data: {}" in a block Secret: replace it.
 		keyNode := s.fieldKey(field)
@@ -91,7 +159,7 @@ func (st *Stream) AddValue(s *Secret, field, key, token string) {
 		st.edits = append(st.edits, edit{start: st.lineStart(st.nodeStart(keyNode)), end: end, text: text})
 		return
 	}
-	at := len(st.src)
+	var at int
 	if s.metaKey != nil {
 		at = st.lineStart(st.nodeStart(s.metaKey))
 	} else {
@@ -99,6 +167,46 @@ func (st *Stream) AddValue(s *Secret, field, key, token string) {
 		at = st.nextLine(st.nodeEnd(s.mapping.Content[n-1], s.mapping.Content[n-2].Column-1, false))
 	}
 	st.insertLines(at, text)
+}
+
+// ShowDataAsStringData moves, in a plaintext stream, the Secret's data
+// values that are text to stringData, decoded (kubesec's --cleartext).
+// Values that are not text, or whose key stringData already has, stay.
+func (st *Stream) ShowDataAsStringData(s *Secret) {
+	var moved []*Value
+	var entries []newEntry
+	dataCount := 0
+	for _, v := range s.Values {
+		if v.Field != "data" {
+			continue
+		}
+		dataCount++
+		raw, err := base64.StdEncoding.DecodeString(v.Text)
+		if err != nil || v.IsNull() || !utf8.Valid(raw) || bytes.IndexByte(raw, 0) >= 0 || s.hasValue("stringData", v.Key) {
+			continue
+		}
+		text := string(raw)
+		moved = append(moved, v)
+		entries = append(entries, newEntry{v.Key, func(keyIndent int, flow bool) string { return renderText(text, keyIndent, flow) }})
+	}
+	if len(moved) == 0 {
+		return
+	}
+	if len(moved) == dataCount && s.mapping.Style&yaml.FlowStyle == 0 && s.fieldNode("data").Style&yaml.FlowStyle == 0 {
+		st.RemoveField(s, "data")
+	} else {
+		st.RemoveValues(s, moved)
+	}
+	st.addEntries(s, "stringData", entries)
+}
+
+func (s *Secret) hasValue(field, key string) bool {
+	for _, v := range s.Values {
+		if v.Field == field && v.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *Stream) insert(at int, text string) {
@@ -152,15 +260,6 @@ func (s *Secret) fieldKey(field string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-func indexOfValue(m *yaml.Node, v *yaml.Node) int {
-	for i := 1; i < len(m.Content); i += 2 {
-		if m.Content[i] == v {
-			return i
-		}
-	}
-	return -1
 }
 
 func jsonQuote(s string) string {
