@@ -2,6 +2,10 @@ package cmd
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,6 +21,7 @@ type EncryptOptions struct {
 	ioOptions
 	Keys       []string
 	Identities []string
+	Parent     string
 }
 
 // NewCmdEncrypt builds ksec encrypt; runF replaces the work in tests.
@@ -42,7 +47,12 @@ one (the data key is wrapped for it, values stay as they are) and -k -KEY
 removes one (a new data key is made and every value re-sealed, since the
 removed party had the old one). Without -k, an encrypted file keeps its
 recipients: encrypting it again changes nothing, and values added to it by
-hand are sealed with its data key (which needs a key that can decrypt it).`,
+hand are sealed with its data key (which needs a key that can decrypt it).
+
+To re-encrypt an edited plaintext file without churning the diff, name its
+earlier encrypted version with --parent: its data key and recipients are
+reused and every unchanged value keeps its ciphertext. When -o names an
+existing encrypted file for the same Secret, it is used as the parent.`,
 		Args: maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -59,6 +69,7 @@ hand are sealed with its data key (which needs a key that can decrypt it).`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
+	f.StringVar(&opts.Parent, "parent", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
 	return c
 }
 
@@ -83,6 +94,12 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
+	if out, ok, err := encryptFromParent(c, sys, kr, opts, st, rs); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return opts.write(sys, out, false)
+	}
 	if rs.Set == nil && len(rs.Add) == 0 && needsRecipients(st) {
 		return hint.Wrap(usagef("no keys to encrypt for"),
 			"name keys with -k/--key (repeatable) or KSEC_KEYS, e.g. -k age1… or -k pgp:FINGERPRINT")
@@ -91,6 +108,64 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	return opts.write(sys, st.Bytes(), !st.Changed())
+}
+
+// encryptFromParent encrypts a plaintext stream reusing an earlier
+// encrypted version (--parent, or the existing -o file): same data keys,
+// same recipients, unchanged values keep their tokens. ok is false when
+// there is no parent to use.
+func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts *EncryptOptions, st *manifest.Stream, rs envelope.Recipients) (out []byte, ok bool, err error) {
+	parent, explicit := opts.Parent, opts.Parent != ""
+	if !explicit && opts.Output != "" && opts.Output != "-" {
+		parent = opts.Output
+	}
+	if parent == "" || slices.ContainsFunc(st.Secrets, func(s *manifest.Secret) bool { return s.Meta != nil }) {
+		if explicit {
+			return nil, false, usagef("--parent re-encrypts a plaintext file, but the input is encrypted already")
+		}
+		return nil, false, nil
+	}
+	src, err := os.ReadFile(parent)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("read parent: %w", err)
+	}
+	pst, err := manifest.Parse(src)
+	if err != nil {
+		if !explicit {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("parent %s: %w", parent, err)
+	}
+	if !explicit && !slices.ContainsFunc(pst.Secrets, func(s *manifest.Secret) bool { return s.Meta != nil }) {
+		return nil, false, nil
+	}
+	sess, err := envelope.DecryptSession(c.Context(), pst, kr)
+	if err == nil && !explicit && !sess.Matches(st) {
+		return nil, false, nil
+	}
+	if err != nil {
+		if explicit {
+			return nil, false, fmt.Errorf("parent %s: %w", parent, err)
+		}
+		fmt.Fprintf(sys.Err, "ksec: note: %s is encrypted but cannot be opened (%v); encrypting afresh, so every value changes\n", parent, err)
+		return nil, false, nil
+	}
+	if err := sess.Reseal(c.Context(), st, kr, rs.Set); err != nil {
+		return nil, false, err
+	}
+	// The recipients asked for may differ from the parent's.
+	next, err := manifest.Parse(st.Bytes())
+	if err != nil {
+		return nil, false, err
+	}
+	rs.Rotate = false
+	if err := envelope.Encrypt(c.Context(), next, kr, rs); err != nil {
+		return nil, false, err
+	}
+	return next.Bytes(), true, nil
 }
 
 // parseRecipientFlags reads key specs: plain ones replace the recipient

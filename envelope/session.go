@@ -153,3 +153,16 @@ func sameContent(st *manifest.Stream, v *manifest.Value, old crypto.Payload) (bo
 	}
 	return sameValue(v.Field, old, p), nil
 }
+
+// Matches reports whether any Secret of st is one the session decrypted
+// (same namespace and name).
+func (sess *Session) Matches(st *manifest.Stream) bool {
+	for _, s := range st.Secrets {
+		for _, o := range sess.secrets {
+			if o.scope == s.Scope() {
+				return true
+			}
+		}
+	}
+	return false
+}
