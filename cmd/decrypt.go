@@ -2,21 +2,28 @@ package cmd
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"text/template"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
 )
 
 // DecryptOptions are the parsed flags of ksec decrypt.
 type DecryptOptions struct {
 	ioOptions
-	Identities []string
+	batchOptions
+	Files       []string
+	SecretsOnly bool
+	Identities  []string
 	Cleartext  bool
 	Template   string
 	Extract    string
@@ -27,11 +34,16 @@ type DecryptOptions struct {
 func NewCmdDecrypt(sys *System, runF func(*cobra.Command, *DecryptOptions) error) *cobra.Command {
 	opts := &DecryptOptions{}
 	c := &cobra.Command{
-		Use:   "decrypt [-I FILE]... [-i | -o FILE] [FILE | -]",
+		Use:   "decrypt [-I FILE]... [-i | -o FILE] [FILE... | - | -R DIR]",
 		Short: "Decrypt the Secrets in a manifest, ready for kubectl apply",
 		Long: `Decrypt every encrypted Secret in FILE (or standard input) and remove its
 ksec block, so the output can be piped to kubectl apply -f -. Every value and
 the whole Secret's MAC are verified before anything is written.
+
+Many files (or -R DIR) are decrypted in parallel and written as one YAML
+stream, in the order given (files under a directory sorted by path); with
+-i each file is decrypted in place. --secrets-only leaves out documents that
+hold no encrypted Secret.
 
 The data key is unwrapped with the identity files given with -I/--identity
 or KSEC_IDENTITY_FILE (a path list), KSEC_AGE_KEY, the default age identity
@@ -43,13 +55,16 @@ Other output forms (kubesec compatible):
                       (functions: base64decode, base64encode)
   --extract KEY       print one value raw, e.g. data.tls.crt or stringData.token
                       (data values decoded); --secret picks the Secret in a stream`,
-		Args: maxArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			opts.Files = args
 			if len(args) == 1 {
 				opts.Input = args[0]
 			}
 			if runF != nil {
 				return runF(c, opts)
+			}
+			if opts.many(args) {
+				return runDecryptMany(c, sys, opts)
 			}
 			return runDecrypt(c, sys, opts)
 		},
@@ -62,6 +77,8 @@ Other output forms (kubesec compatible):
 	f.StringVar(&opts.Template, "template", "", "render this Go template for each Secret instead of the manifest")
 	f.StringVar(&opts.Extract, "extract", "", "print the raw value of FIELD.KEY (or KEY) instead of the manifest")
 	f.StringVar(&opts.Secret, "secret", "", "with --extract: the Secret, as NAME or NAMESPACE/NAME")
+	f.BoolVar(&opts.SecretsOnly, "secrets-only", false, "output only the documents that hold an encrypted Secret")
+	opts.batchOptions.bind(f)
 	return c
 }
 
@@ -102,14 +119,13 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err != nil {
 		return err
 	}
-	n, err := envelope.Decrypt(c.Context(), st, kr)
+	out, n, err := decryptStream(c.Context(), kr, st, opts.SecretsOnly)
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		fmt.Fprintf(sys.Err, "ksec: warning: no encrypted Secret in %s; passing it through unchanged\n", opts.inputName())
 	}
-	out := st.Bytes()
 	if forms == 0 {
 		return opts.write(sys, out, !st.Changed())
 	}
@@ -142,6 +158,74 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		}
 		return opts.write(sys, value, false)
 	}
+}
+
+// decryptStream decrypts st and returns the output: every document, or
+// with secretsOnly those that held an encrypted Secret.
+func decryptStream(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, secretsOnly bool) ([]byte, int, error) {
+	var docs []int
+	for _, s := range st.Secrets {
+		if s.Meta != nil && !slices.Contains(docs, s.Doc) {
+			docs = append(docs, s.Doc)
+		}
+	}
+	n, err := envelope.Decrypt(ctx, st, kr)
+	if err != nil || !secretsOnly {
+		return st.Bytes(), n, err
+	}
+	plain, err := manifest.Parse(st.Bytes())
+	if err != nil {
+		return nil, 0, err
+	}
+	var parts [][]byte
+	for _, d := range docs {
+		parts = append(parts, plain.DocumentText(d))
+	}
+	return bytes.Join(parts, []byte("---\n")), n, nil
+}
+
+// runDecryptMany decrypts many files at once.
+func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
+	switch {
+	case opts.Cleartext || opts.Template != "" || opts.Extract != "":
+		return usagef("-x, --template and --extract work on one file at a time")
+	case slices.Contains(opts.Files, "-"):
+		return usagef("standard input ('-') cannot be one of several inputs")
+	case opts.InPlace && opts.Output != "":
+		return usagef("-i/--in-place and -o/--output cannot be used together")
+	}
+	files, err := opts.inputFiles(opts.Files)
+	if err != nil {
+		return err
+	}
+	kr, err := newKeyring(sys, opts.Identities)
+	if err != nil {
+		return err
+	}
+	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string) ([]byte, bool, error) {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return nil, false, err
+		}
+		st, err := manifest.Parse(src)
+		if err != nil {
+			return nil, false, err
+		}
+		out, _, err := decryptStream(ctx, kr, st, opts.SecretsOnly)
+		return out, st.Changed(), err
+	})
+	failed := batchErrors(sys, results)
+	if failed != nil && !opts.KeepGoing {
+		return failed
+	}
+	if opts.InPlace {
+		if err := writeInPlace(sys, results); err != nil {
+			return err
+		}
+	} else if err := opts.write(sys, joinStreams(results), false); err != nil {
+		return err
+	}
+	return failed
 }
 
 var templateFuncs = template.FuncMap{

@@ -19,6 +19,8 @@ import (
 // EncryptOptions are the parsed flags of ksec encrypt.
 type EncryptOptions struct {
 	ioOptions
+	batchOptions
+	Files      []string
 	Keys       []string
 	Identities []string
 	Parent     string
@@ -28,7 +30,7 @@ type EncryptOptions struct {
 func NewCmdEncrypt(sys *System, runF func(*cobra.Command, *EncryptOptions) error) *cobra.Command {
 	opts := &EncryptOptions{}
 	c := &cobra.Command{
-		Use:   "encrypt [-k KEY]... [-i | -o FILE] [FILE | -]",
+		Use:   "encrypt [-k KEY]... [-i | -o FILE] [FILE... | - | -R DIR]",
 		Short: "Encrypt the values of the Secrets in a manifest",
 		Long: `Encrypt the data and stringData values of every Secret in FILE (or standard
 input), for every recipient key. Other documents and all other fields are
@@ -52,14 +54,19 @@ hand are sealed with its data key (which needs a key that can decrypt it).
 To re-encrypt an edited plaintext file without churning the diff, name its
 earlier encrypted version with --parent: its data key and recipients are
 reused and every unchanged value keeps its ciphertext. When -o names an
-existing encrypted file for the same Secret, it is used as the parent.`,
-		Args: maxArgs(1),
+existing encrypted file for the same Secret, it is used as the parent.
+
+Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
 		RunE: func(c *cobra.Command, args []string) error {
+			opts.Files = args
 			if len(args) == 1 {
 				opts.Input = args[0]
 			}
 			if runF != nil {
 				return runF(c, opts)
+			}
+			if opts.many(args) {
+				return runEncryptMany(c, sys, opts)
 			}
 			return runEncrypt(c, sys, opts)
 		},
@@ -69,6 +76,7 @@ existing encrypted file for the same Secret, it is used as the parent.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
+	opts.batchOptions.bind(f)
 	f.StringVar(&opts.Parent, "parent", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
 	return c
 }
@@ -203,6 +211,58 @@ func parseRecipientFlags(ctx context.Context, kr *keyring.Keyring, specs []strin
 		rs.Set = recipients
 	}
 	return rs, nil
+}
+
+// runEncryptMany encrypts many files in place.
+func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
+	switch {
+	case !opts.InPlace:
+		return hint.Wrap(usagef("encrypting several files needs -i/--in-place"), "or encrypt one file at a time to standard output or -o FILE")
+	case opts.Parent != "":
+		return usagef("--parent goes with a single file")
+	case slices.Contains(opts.Files, "-"):
+		return usagef("standard input ('-') cannot be one of several inputs")
+	}
+	files, err := opts.inputFiles(opts.Files)
+	if err != nil {
+		return err
+	}
+	kr, err := newKeyring(sys, opts.Identities)
+	if err != nil {
+		return err
+	}
+	rs, err := parseRecipientFlags(c.Context(), kr, keySpecs(sys, opts.Keys))
+	if err != nil {
+		return err
+	}
+	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string) ([]byte, bool, error) {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			return nil, false, err
+		}
+		st, err := manifest.Parse(src)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(st.Secrets) == 0 {
+			return nil, false, nil // not a Secret: left alone
+		}
+		if rs.Set == nil && len(rs.Add) == 0 && needsRecipients(st) {
+			return nil, false, hint.Wrap(usagef("no keys to encrypt for"), "name keys with -k/--key or KSEC_KEYS")
+		}
+		if err := envelope.Encrypt(ctx, st, kr, rs); err != nil {
+			return nil, false, err
+		}
+		return st.Bytes(), st.Changed(), nil
+	})
+	failed := batchErrors(sys, results)
+	if failed != nil && !opts.KeepGoing {
+		return failed
+	}
+	if err := writeInPlace(sys, results); err != nil {
+		return err
+	}
+	return failed
 }
 
 // needsRecipients reports whether some Secret is not encrypted yet, so

@@ -26,7 +26,10 @@ const (
 func exitCode(err error) int {
 	var usage usageError
 	var version *crypto.UnsupportedVersionError
+	var exit *exitError
 	switch {
+	case errors.As(err, &exit):
+		return exit.code
 	case errors.As(err, &usage):
 		return ExitUsage
 	case errors.Is(err, crypto.ErrIntegrity):

@@ -8,10 +8,14 @@
 package keyring
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ksec-dev/ksec/internal/hint"
 )
@@ -89,6 +93,9 @@ func (k *Keyring) ParseRef(ctx context.Context, spec string) (Ref, error) {
 type Keyring struct {
 	providers  []Provider
 	identities []Identity
+
+	mu    sync.Mutex
+	cache map[[32]byte][]byte // unwrapped data keys by wrapped key and scope
 }
 
 // New returns a keyring with the given providers, tried in order when
@@ -155,24 +162,36 @@ func (k *Keyring) ParseRecipients(ctx context.Context, specs []string) ([]Recipi
 	return out, nil
 }
 
-// Unwrap recovers a data key from a Secret's stanzas: first with the explicit
-// identities, then with each provider's ambient identity, stopping at the
-// first success. The error lists every attempt when all fail.
+// Unwrap recovers a data key from a Secret's stanzas: from the keys this
+// run already unwrapped, else first with the explicit identities, then with
+// each provider's ambient identity (providers in order: local before
+// network), stanza by stanza, stopping at the first success. The error
+// lists every attempt when all fail.
 func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error) {
+	for _, s := range stanzas {
+		if key, ok := k.cached(s, scope); ok {
+			return key, nil
+		}
+	}
 	var failures []error
-	try := func(id Identity, subset []Stanza) []byte {
-		key, err := id.Unwrap(ctx, subset, scope)
+	seen := map[string]bool{}
+	try := func(id Identity, s Stanza) []byte {
+		key, err := id.Unwrap(ctx, []Stanza{s}, scope)
 		if err == nil {
+			k.remember(s, scope, key)
 			return key
 		}
-		if !errors.Is(err, ErrIncorrectIdentity) {
+		if !errors.Is(err, ErrIncorrectIdentity) && !seen[err.Error()] {
+			seen[err.Error()] = true
 			failures = append(failures, err)
 		}
 		return nil
 	}
 	for _, id := range k.identities {
-		if key := try(id, stanzas); key != nil {
-			return key, nil
+		for _, s := range stanzas {
+			if key := try(id, s); key != nil {
+				return key, nil
+			}
 		}
 	}
 	for _, p := range k.providers {
@@ -180,12 +199,13 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 		if id == nil {
 			continue
 		}
-		subset := stanzasOfType(stanzas, p.Type())
-		if len(subset) == 0 {
-			continue
-		}
-		if key := try(id, subset); key != nil {
-			return key, nil
+		for _, s := range stanzasOfType(stanzas, p.Type()) {
+			if key := try(id, s); key != nil {
+				return key, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 		}
 	}
 	err := error(&NoIdentityError{Stanzas: stanzas, Failures: failures})
@@ -195,6 +215,38 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 			"(or KSEC_IDENTITY_FILE, KSEC_AGE_KEY), import a recipient's OpenPGP key into gpg, or ask a recipient to add you (ksec encrypt -k +KEY)")
 	}
 	return nil, err
+}
+
+// cacheKey names one wrapped key within one scope (cloud KMS wrappings are
+// bound to the scope, so the scope is part of what was unwrapped).
+func cacheKey(s Stanza, scope Scope) [32]byte {
+	h := sha256.New()
+	for _, f := range [][]byte{[]byte(s.Type), []byte(s.ID), s.Wrapped, []byte(scope.Namespace), []byte(scope.Name)} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
+		h.Write(n[:])
+		h.Write(f)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+func (k *Keyring) cached(s Stanza, scope Scope) ([]byte, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key, ok := k.cache[cacheKey(s, scope)]
+	return bytes.Clone(key), ok
+}
+
+// remember keeps an unwrapped data key for this run, so the same wrapped
+// key met again (the same Secret in several inputs) costs no second
+// gpg run or KMS call.
+func (k *Keyring) remember(s Stanza, scope Scope, key []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cache == nil {
+		k.cache = map[[32]byte][]byte{}
+	}
+	k.cache[cacheKey(s, scope)] = bytes.Clone(key)
 }
 
 func stanzasOfType(stanzas []Stanza, typ string) []Stanza {

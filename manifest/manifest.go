@@ -27,6 +27,7 @@ var ErrBadInput = errors.New("bad input")
 
 // Stream is a parsed manifest stream and the edits made to it so far.
 type Stream struct {
+	docs    map[int]*yaml.Node // root node of each non-empty document
 	src     []byte
 	lines   []int
 	newline string
@@ -135,7 +136,7 @@ func badInput(format string, args ...any) error {
 // Parse reads a YAML stream (any number of documents) or a JSON document and
 // finds its Secrets. Documents that are not Secrets are left alone.
 func Parse(src []byte) (*Stream, error) {
-	st := &Stream{src: src, lines: indexLines(src), newline: "\n"}
+	st := &Stream{src: src, lines: indexLines(src), newline: "\n", docs: map[int]*yaml.Node{}}
 	if bytes.Contains(src, []byte("\r\n")) {
 		st.newline = "\r\n"
 	}
@@ -152,6 +153,7 @@ func Parse(src []byte) (*Stream, error) {
 		if len(root.Content) == 0 {
 			continue
 		}
+		st.docs[doc] = root.Content[0]
 		if err := st.addDocument(doc, root.Content[0]); err != nil {
 			return nil, err
 		}
@@ -345,3 +347,19 @@ func (st *Stream) replace(start, end int, text string) {
 
 // Decode decodes the Secret's YAML into v, as yaml.Node.Decode does.
 func (s *Secret) Decode(v any) error { return s.mapping.Decode(v) }
+
+// DocumentText returns the source of document doc (1-based), from its first
+// node's line to its end, without the comments before it.
+func (st *Stream) DocumentText(doc int) []byte {
+	root, ok := st.docs[doc]
+	if !ok {
+		return nil
+	}
+	start := st.lineStart(st.nodeStart(root))
+	end := st.nextLine(st.nodeEnd(root, -1, false))
+	out := append([]byte(nil), st.src[start:end]...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, st.newline...)
+	}
+	return out
+}
