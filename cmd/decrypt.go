@@ -24,10 +24,10 @@ type DecryptOptions struct {
 	Files       []string
 	SecretsOnly bool
 	Identities  []string
-	Cleartext  bool
-	Template   string
-	Extract    string
-	Secret     string
+	Cleartext   bool
+	Template    string
+	Extract     string
+	Secret      string
 }
 
 // NewCmdDecrypt builds ksec decrypt; runF replaces the work in tests.

@@ -86,7 +86,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 	if err != nil {
 		return err
 	}
-	recipients, err := kr.ParseRecipients(ctx, keySpecs(sys, opts.Keys))
+	forSecret, _, err := recipientsFor(ctx, sys, kr, opts.Keys, opts.File)
 	if err != nil {
 		return err
 	}
@@ -95,9 +95,13 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 	exists := err == nil
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if len(recipients) == 0 {
+		tmpl, err := manifest.Parse(secretTemplate(opts.File))
+		if err != nil {
+			return err
+		}
+		if checkRecipients(tmpl, forSecret) != nil {
 			return hint.Wrap(usagef("%s does not exist, and no keys were given to encrypt a new one for", opts.File),
-				"to start a new encrypted Secret: ksec edit -k KEY "+opts.File)
+				"to start a new encrypted Secret: ksec edit -k KEY "+opts.File+" (or add a rule to .ksec.yaml)")
 		}
 		original = nil
 	case err != nil:
@@ -158,7 +162,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			fmt.Fprintf(sys.Err, "ksec: edit aborted (empty file); %s left as it was\n", opts.File)
 			return nil
 		}
-		out, err := reencrypt(c, sys, kr, sess, recipients, edited, opts.Base64)
+		out, err := reencrypt(c, kr, sess, forSecret, edited, opts.Base64)
 		if errors.Is(err, manifest.ErrBadInput) {
 			// Like kubectl edit: show the problem above the user's edits.
 			content = append([]byte(editMarker+"error: "+err.Error()+"\n"+
@@ -181,7 +185,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 }
 
 // reencrypt turns the edited text back into an encrypted manifest.
-func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelope.Session, recipients []keyring.Recipient, edited []byte, base64 bool) ([]byte, error) {
+func reencrypt(c *cobra.Command, kr *keyring.Keyring, sess *envelope.Session, forSecret func(*manifest.Secret) (envelope.Recipients, error), edited []byte, base64 bool) ([]byte, error) {
 	text := dropEditLines(edited)
 	st, err := manifest.Parse(text)
 	if err != nil {
@@ -202,7 +206,7 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 	if len(st.Secrets) == 0 {
 		return nil, envelope.ErrNoSecrets
 	}
-	if err := sess.Reseal(c.Context(), st, kr, recipients); err != nil {
+	if err := sess.Reseal(c.Context(), st, kr, forSecret); err != nil {
 		return nil, err
 	}
 	return st.Bytes(), nil

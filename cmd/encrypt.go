@@ -98,31 +98,49 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	ctx := c.Context()
-	rs, err := parseRecipientFlags(ctx, kr, keySpecs(sys, opts.Keys))
+	forSecret, rs, err := recipientsFor(ctx, sys, kr, opts.Keys, opts.Input)
 	if err != nil {
 		return err
 	}
-	if out, ok, err := encryptFromParent(c, sys, kr, opts, st, rs); ok || err != nil {
+	if out, ok, err := encryptFromParent(c, sys, kr, opts, st, forSecret, rs); ok || err != nil {
 		if err != nil {
 			return err
 		}
 		return opts.write(sys, out, false)
 	}
-	if rs.Set == nil && len(rs.Add) == 0 && needsRecipients(st) {
-		return hint.Wrap(usagef("no keys to encrypt for"),
-			"name keys with -k/--key (repeatable) or KSEC_KEYS, e.g. -k age1… or -k pgp:FINGERPRINT")
+	if err := checkRecipients(st, forSecret); err != nil {
+		return err
 	}
-	if err := envelope.Encrypt(ctx, st, kr, rs); err != nil {
+	if err := envelope.EncryptEach(ctx, st, kr, forSecret); err != nil {
 		return err
 	}
 	return opts.write(sys, st.Bytes(), !st.Changed())
+}
+
+// checkRecipients refuses, before any work, to encrypt a Secret that is
+// not encrypted yet when no key was named and no configuration covers it.
+func checkRecipients(st *manifest.Stream, forSecret func(*manifest.Secret) (envelope.Recipients, error)) error {
+	for _, s := range st.Secrets {
+		if s.Meta != nil {
+			continue
+		}
+		rs, err := forSecret(s)
+		if err != nil {
+			return &manifest.Error{Secret: s, Err: err}
+		}
+		if rs.Set == nil && len(rs.Add) == 0 {
+			return hint.Wrap(usagef("no keys to encrypt for"),
+				"name keys with -k/--key (repeatable) or KSEC_KEYS, e.g. -k age1… or -k pgp:FINGERPRINT, or add a rule to .ksec.yaml (ksec init)")
+		}
+	}
+	return nil
 }
 
 // encryptFromParent encrypts a plaintext stream reusing an earlier
 // encrypted version (--parent, or the existing -o file): same data keys,
 // same recipients, unchanged values keep their tokens. ok is false when
 // there is no parent to use.
-func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts *EncryptOptions, st *manifest.Stream, rs envelope.Recipients) (out []byte, ok bool, err error) {
+func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts *EncryptOptions, st *manifest.Stream, forSecret func(*manifest.Secret) (envelope.Recipients, error), rs envelope.Recipients) (out []byte, ok bool, err error) {
 	parent, explicit := opts.Parent, opts.Parent != ""
 	if !explicit && opts.Output != "" && opts.Output != "-" {
 		parent = opts.Output
@@ -161,7 +179,7 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		fmt.Fprintf(sys.Err, "ksec: note: %s is encrypted but cannot be opened (%v); encrypting afresh, so every value changes\n", parent, err)
 		return nil, false, nil
 	}
-	if err := sess.Reseal(c.Context(), st, kr, rs.Set); err != nil {
+	if err := sess.Reseal(c.Context(), st, kr, forSecret); err != nil {
 		return nil, false, err
 	}
 	// The recipients asked for may differ from the parent's.
@@ -231,10 +249,6 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
-	rs, err := parseRecipientFlags(c.Context(), kr, keySpecs(sys, opts.Keys))
-	if err != nil {
-		return err
-	}
 	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string) ([]byte, bool, error) {
 		src, err := os.ReadFile(file)
 		if err != nil {
@@ -247,10 +261,14 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if len(st.Secrets) == 0 {
 			return nil, false, nil // not a Secret: left alone
 		}
-		if rs.Set == nil && len(rs.Add) == 0 && needsRecipients(st) {
-			return nil, false, hint.Wrap(usagef("no keys to encrypt for"), "name keys with -k/--key or KSEC_KEYS")
+		forSecret, _, err := recipientsFor(ctx, sys, kr, opts.Keys, file)
+		if err == nil {
+			err = checkRecipients(st, forSecret)
 		}
-		if err := envelope.Encrypt(ctx, st, kr, rs); err != nil {
+		if err == nil {
+			err = envelope.EncryptEach(ctx, st, kr, forSecret)
+		}
+		if err != nil {
 			return nil, false, err
 		}
 		return st.Bytes(), st.Changed(), nil
@@ -263,15 +281,4 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	return failed
-}
-
-// needsRecipients reports whether some Secret is not encrypted yet, so
-// keys must be named; encrypted Secrets keep their own recipients.
-func needsRecipients(st *manifest.Stream) bool {
-	for _, s := range st.Secrets {
-		if s.Meta == nil {
-			return true
-		}
-	}
-	return len(st.Secrets) == 0
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/ksec-dev/ksec/config"
 	"github.com/ksec-dev/ksec/crypto"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
@@ -36,7 +37,7 @@ func exitCode(err error) int {
 		return ExitIntegrity
 	case errors.Is(err, keyring.ErrNoIdentity):
 		return ExitNoKey
-	case errors.Is(err, manifest.ErrBadInput), errors.As(err, &version):
+	case errors.Is(err, manifest.ErrBadInput), errors.Is(err, config.ErrInvalid), errors.As(err, &version):
 		return ExitBadInput
 	}
 	return ExitError

@@ -91,6 +91,8 @@ manifest stays readable and diffable in git.
 		NewCmdKeygen(sys, nil),
 		NewCmdRotate(sys, nil),
 		NewCmdPatch(sys, nil),
+		NewCmdInit(sys, nil),
+		NewCmdUpdatekeys(sys, nil),
 	)
 	return root
 }

@@ -70,19 +70,19 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 // (cloud KMS) are re-wrapped. A Secret that matches none is encrypted with
 // a fresh data key for recipients, or else for the recipients of the first
 // decrypted Secret.
-func (sess *Session) Reseal(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, recipients []keyring.Recipient) error {
+func (sess *Session) Reseal(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, newRecipients func(*manifest.Secret) (Recipients, error)) error {
 	for _, s := range sess.secrets {
 		s.taken = false
 	}
 	for i, s := range st.Secrets {
-		if err := sess.resealSecret(ctx, st, kr, s, i, recipients); err != nil {
+		if err := sess.resealSecret(ctx, st, kr, s, i, newRecipients); err != nil {
 			return &manifest.Error{Secret: s, Err: err}
 		}
 	}
 	return nil
 }
 
-func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, index int, recipients []keyring.Recipient) error {
+func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, index int, newRecipients func(*manifest.Secret) (Recipients, error)) error {
 	for _, v := range s.Values {
 		if v.IsEncrypted() {
 			return &manifest.Error{Value: v, Err: fmt.Errorf("%w: an ENC[…] value in plaintext being encrypted", manifest.ErrBadInput)}
@@ -90,6 +90,14 @@ func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *
 	}
 	old := sess.match(s.Scope(), index)
 	if old == nil {
+		rs, err := newRecipients(s)
+		if err != nil {
+			return err
+		}
+		recipients := rs.Set
+		if recipients == nil {
+			recipients = rs.Add
+		}
 		if len(recipients) == 0 && len(sess.secrets) > 0 {
 			var specs []string
 			for _, stz := range sess.secrets[0].stanzas {
