@@ -22,6 +22,9 @@ const (
 	ExitBadInput  = 3 // the input is not a manifest ksec can work on
 	ExitNoKey     = 4 // no available key could decrypt
 	ExitIntegrity = 5 // the file was tampered with: a token or the MAC does not verify
+	// ExitNotEncrypted is inspect's answer when some Secret is plain or
+	// partially encrypted, or a file holds no Secret.
+	ExitNotEncrypted = 6
 )
 
 func exitCode(err error) int {
@@ -31,6 +34,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &exit):
 		return exit.code
+	case errors.Is(err, ErrNotEncrypted):
+		return ExitNotEncrypted
 	case errors.As(err, &usage):
 		return ExitUsage
 	case errors.Is(err, crypto.ErrIntegrity):

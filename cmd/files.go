@@ -5,7 +5,48 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/manifest"
 )
+
+// MaxInputSize is the largest manifest ksec reads or writes, 16 MiB. A
+// Kubernetes Secret holds at most 1 MiB, so real files stay far below it;
+// the limit keeps a hostile or mistaken input (a huge or endless stream)
+// from costing unbounded time and memory: parsing YAML costs up to ~100
+// bytes of memory per input byte for dense documents.
+const MaxInputSize = 16 << 20
+
+// readManifest reads at most MaxInputSize bytes from r, refusing more.
+func readManifest(r io.Reader, name string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxInputSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	if len(data) > MaxInputSize {
+		return nil, errTooLarge(name)
+	}
+	return data, nil
+}
+
+// readManifestFile reads a manifest file, refusing one larger than
+// MaxInputSize before reading it.
+func readManifestFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read input: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxInputSize {
+		return nil, errTooLarge(name)
+	}
+	return readManifest(f, name)
+}
+
+func errTooLarge(name string) error {
+	return hint.Wrap(fmt.Errorf("%w: %s is larger than %d MiB, the most ksec reads", manifest.ErrBadInput, name, MaxInputSize>>20),
+		"a Kubernetes Secret holds at most 1 MiB: split the stream into several files")
+}
 
 // ioOptions are the input and output flags every transforming command shares.
 type ioOptions struct {
@@ -36,13 +77,9 @@ func (o *ioOptions) inputName() string {
 
 func (o *ioOptions) read(sys *System) ([]byte, error) {
 	if o.Input == "" || o.Input == "-" {
-		return io.ReadAll(sys.In)
+		return readManifest(sys.In, o.inputName())
 	}
-	data, err := os.ReadFile(o.Input)
-	if err != nil {
-		return nil, fmt.Errorf("read input: %w", err)
-	}
-	return data, nil
+	return readManifestFile(o.Input)
 }
 
 // write sends out to stdout, or replaces the target file atomically. With
@@ -54,6 +91,12 @@ func (o *ioOptions) write(sys *System, out []byte, unchanged bool) error {
 			return nil
 		}
 		target = o.Input
+	}
+	if len(out) > MaxInputSize {
+		// Never write what ksec would refuse to read back.
+		return hint.Wrap(fmt.Errorf("%w: the result would be %d MiB, more than the %d MiB ksec reads; nothing was written",
+			manifest.ErrBadInput, len(out)>>20, MaxInputSize>>20),
+			"encrypted values take more room than plaintext: split the stream into several files")
 	}
 	if target == "" || target == "-" {
 		_, err := sys.Out.Write(out)

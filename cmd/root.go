@@ -93,6 +93,8 @@ manifest stays readable and diffable in git.
 		NewCmdPatch(sys, nil),
 		NewCmdInit(sys, nil),
 		NewCmdUpdatekeys(sys, nil),
+		NewCmdInspect(sys, nil),
+		NewCmdCreate(sys, nil),
 	)
 	return root
 }
