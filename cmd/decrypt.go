@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"text/template"
@@ -203,7 +202,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return err
 	}
 	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string) ([]byte, bool, error) {
-		src, err := os.ReadFile(file)
+		src, err := readManifestFile(file)
 		if err != nil {
 			return nil, false, err
 		}

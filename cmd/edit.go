@@ -91,7 +91,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		return err
 	}
 
-	original, err := os.ReadFile(opts.File)
+	original, err := readManifestFile(opts.File)
 	exists := err == nil
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -105,7 +105,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		}
 		original = nil
 	case err != nil:
-		return fmt.Errorf("read %s: %w", opts.File, err)
+		return err
 	}
 
 	sess := &envelope.Session{}
@@ -150,7 +150,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		if err := runEditor(c, sys, editor, tmp); err != nil {
 			return err
 		}
-		edited, err := os.ReadFile(tmp)
+		edited, err := readManifestFile(tmp)
 		if err != nil {
 			return fmt.Errorf("read temporary file: %w", err)
 		}

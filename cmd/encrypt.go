@@ -151,12 +151,12 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		}
 		return nil, false, nil
 	}
-	src, err := os.ReadFile(parent)
+	src, err := readManifestFile(parent)
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil
 		}
-		return nil, false, fmt.Errorf("read parent: %w", err)
+		return nil, false, fmt.Errorf("parent: %w", err)
 	}
 	pst, err := manifest.Parse(src)
 	if err != nil {
@@ -250,7 +250,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string) ([]byte, bool, error) {
-		src, err := os.ReadFile(file)
+		src, err := readManifestFile(file)
 		if err != nil {
 			return nil, false, err
 		}
