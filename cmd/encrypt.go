@@ -36,7 +36,9 @@ func NewCmdEncrypt(sys *System, runF func(*cobra.Command, *EncryptOptions) error
 input), for every recipient key. Other documents and all other fields are
 kept as they are.
 
-Keys come from -k/--key (repeatable, or comma-separated), else from KSEC_KEYS:
+Keys come from -k/--key (repeatable, or comma-separated), else from KSEC_KEYS,
+else from the first matching rule of the .ksec.yaml found from FILE's
+directory upwards (see ksec init). A key is one of:
   age:age1…              an age recipient (a bare age1… works too; see ksec keygen)
   age:ssh-ed25519 AAAA…  an SSH public key, ed25519 or rsa, used the age way
   pgp:FINGERPRINT        an OpenPGP key in your gpg keyring (a bare 40-hex fingerprint works too)
