@@ -4,6 +4,7 @@
 package envelope
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,85 +46,138 @@ func EncryptEach(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, 
 	if len(st.Secrets) == 0 {
 		return ErrNoSecrets
 	}
-	for _, s := range st.Secrets {
+	fresh := map[int][]byte{} // data keys of Secrets encrypted from plaintext, by index
+	for i, s := range st.Secrets {
 		rs, err := recipientsFor(s)
+		var key []byte
 		if err == nil {
-			err = encryptSecret(ctx, st, kr, s, rs)
+			key, err = encryptSecret(ctx, st, kr, s, rs)
 		}
 		if err != nil {
 			return &manifest.Error{Secret: s, Err: err}
 		}
+		if key != nil {
+			fresh[i] = key
+		}
+	}
+	if len(fresh) == len(st.Secrets) {
+		return verifyRoundTrip(st, fresh)
 	}
 	return nil
 }
 
-func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, rs Recipients) error {
+// verifyRoundTrip decrypts the encrypted result with the data keys just
+// made and checks it gives back the input byte for byte. It guards the
+// fidelity promise: a YAML layout ksec does not rewrite exactly is refused
+// with an error, never written out changed.
+func verifyRoundTrip(st *manifest.Stream, keys map[int][]byte) error {
+	out, err := manifest.Parse(st.Bytes())
+	if err != nil {
+		return cannotRewrite(err)
+	}
+	if len(out.Secrets) != len(keys) {
+		err = errors.New("a Secret went missing")
+	}
+	for i, s := range out.Secrets {
+		if err != nil {
+			break
+		}
+		var key *crypto.Key
+		if key, err = crypto.NewKey(keys[i]); err != nil {
+			break
+		}
+		for _, v := range s.Values {
+			var p crypto.Payload
+			if p, err = key.Open(v.Location(s), v.Text); err != nil {
+				break
+			}
+			if err = out.SetPlain(v, p); err != nil {
+				break
+			}
+		}
+		out.RemoveMetadata(s)
+	}
+	if err == nil && !bytes.Equal(out.Bytes(), st.Source()) {
+		err = errors.New("decrypting it would not give back the input byte for byte")
+	}
+	if err != nil {
+		return cannotRewrite(err)
+	}
+	return nil
+}
+
+func cannotRewrite(err error) error {
+	return hint.Wrap(fmt.Errorf("%w: ksec cannot rewrite this file's layout exactly (%v); nothing was written", manifest.ErrBadInput, err),
+		"this is a ksec bug with an unusual YAML layout: please report the layout (never the values); reformatting the file, e.g. with kubectl, works around it")
+}
+
+func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, rs Recipients) (freshKey []byte, err error) {
 	if s.Meta == nil {
 		if rs.Rotate {
-			return nil // nothing to rotate; rotating never encrypts
+			return nil, nil // nothing to rotate; rotating never encrypts
 		}
 		recipients := rs.Set
 		if recipients == nil {
 			recipients = rs.Add
 		}
 		if len(recipients) == 0 {
-			return hint.Wrap(errors.New("no recipients"), "name keys with -k/--key or KSEC_KEYS")
+			return nil, hint.Wrap(errors.New("no recipients"), "name keys with -k/--key or KSEC_KEYS")
 		}
 		for _, v := range s.Values {
 			if v.IsEncrypted() {
-				return &manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
+				return nil, &manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
 			}
 		}
 		dataKey, err := crypto.NewDataKey()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		stanzas, err := wrapAll(ctx, recipients, dataKey, s.Scope())
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return seal(st, s, dataKey, nil, nil, stanzas)
+		return dataKey, seal(st, s, dataKey, nil, nil, stanzas)
 	}
 
 	kept, added, removed := planRecipients(s.Meta.Recipients, rs)
 	if len(kept)+len(added) == 0 {
-		return hint.Wrap(fmt.Errorf("%w: that would remove the last recipient", manifest.ErrBadInput),
+		return nil, hint.Wrap(fmt.Errorf("%w: that would remove the last recipient", manifest.ErrBadInput),
 			"a Secret needs at least one recipient; add the new one first (-k +KEY)")
 	}
 	plaintext := slices.ContainsFunc(s.Values, func(v *manifest.Value) bool { return !v.IsEncrypted() })
 	if !plaintext && len(added) == 0 && len(removed) == 0 && !rs.Rotate {
-		return nil
+		return nil, nil
 	}
 
 	dataKey, opened, err := open(ctx, kr, st, s, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(removed) > 0 || rs.Rotate {
 		// A removed recipient had the data key: make a new one, re-seal
 		// every value and wrap it for everyone who stays.
 		if dataKey, err = crypto.NewDataKey(); err != nil {
-			return err
+			return nil, err
 		}
 		stay, err := recipientsOf(ctx, kr, kept, rs.Set)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		stanzas, err := wrapAll(ctx, append(stay, added...), dataKey, s.Scope())
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return seal(st, s, dataKey, nil, opened, stanzas)
+		return nil, seal(st, s, dataKey, nil, opened, stanzas)
 	}
 	more, err := wrapAll(ctx, added, dataKey, s.Scope())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keep := make(map[*manifest.Value]bool, len(opened))
 	for v := range opened {
 		keep[v] = true
 	}
-	return seal(st, s, dataKey, keep, nil, append(slices.Clone(kept), more...))
+	return nil, seal(st, s, dataKey, keep, nil, append(slices.Clone(kept), more...))
 }
 
 // planRecipients splits a Secret's recipients into those that stay and

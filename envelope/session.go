@@ -108,7 +108,8 @@ func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *
 				return fmt.Errorf("a new Secret: recipients of the file: %w", err)
 			}
 		}
-		return encryptSecret(ctx, st, kr, s, Recipients{Set: recipients})
+		_, err = encryptSecret(ctx, st, kr, s, Recipients{Set: recipients})
+		return err
 	}
 	old.taken = true
 	stanzas := old.stanzas

@@ -136,6 +136,9 @@ func badInput(format string, args ...any) error {
 // Parse reads a YAML stream (any number of documents) or a JSON document and
 // finds its Secrets. Documents that are not Secrets are left alone.
 func Parse(src []byte) (*Stream, error) {
+	if err := checkEncoding(src); err != nil {
+		return nil, err
+	}
 	st := &Stream{src: src, lines: indexLines(src), newline: "\n", docs: map[int]*yaml.Node{}}
 	if bytes.Contains(src, []byte("\r\n")) {
 		st.newline = "\r\n"
@@ -274,6 +277,10 @@ func (st *Stream) addSecret(doc, item int, n *yaml.Node) error {
 				return fail(0, v, badInput("YAML aliases (*name) are not supported in %s; write the value out", k.Value))
 			case vn.Kind != yaml.ScalarNode:
 				return fail(0, v, badInput("value is a %s, want a string", kindName(vn.Kind)))
+			case vn.Tag == "!!null" && vn.Value == "" && !fieldFlow && vn.Line != key.Line:
+				// After an explicit key (? KEY) the parser places an empty
+				// value at the next token, which ksec would overwrite.
+				return fail(key.Line, nil, badInput("%s: an empty value after an explicit key (? KEY) is not supported; write KEY: \"\"", k.Value))
 			case vn.Anchor != "":
 				return fail(0, v, badInput("YAML anchors (&name) are not supported in %s", k.Value))
 			case vn.Style&yaml.TaggedStyle != 0 && !(k.Value == "data" && vn.Tag == binaryTag):
@@ -334,6 +341,9 @@ func (st *Stream) Bytes() []byte {
 	out.Write(st.src[pos:])
 	return out.Bytes()
 }
+
+// Source returns the input the stream was parsed from.
+func (st *Stream) Source() []byte { return st.src }
 
 // Changed reports whether any edit was made.
 func (st *Stream) Changed() bool { return len(st.edits) > 0 }

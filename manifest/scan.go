@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"bytes"
+	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -27,6 +29,9 @@ func (st *Stream) offset(line, col int) int {
 		return len(st.src)
 	}
 	off := st.lines[line-1]
+	if line == 1 && bytes.HasPrefix(st.src, utf8BOM) {
+		off += len(utf8BOM) // the parser counts columns from after it
+	}
 	for c := 1; c < col && off < len(st.src) && st.src[off] != '\n'; c++ {
 		_, size := utf8.DecodeRune(st.src[off:])
 		off += size
@@ -214,7 +219,7 @@ func (st *Stream) flowPlainEnd(start int) int {
 func (st *Stream) blockScalarEnd(start, parentIndent int) int {
 	i := start + 1
 	keep, explicit := false, 0
-	for ; i < len(st.src) && !isSpace(st.src[i]) && st.src[i] != '#'; i++ {
+	for ; i < len(st.src) && !isSpace(st.src[i]); i++ {
 		switch c := st.src[i]; {
 		case c == '+':
 			keep = true
@@ -222,7 +227,9 @@ func (st *Stream) blockScalarEnd(start, parentIndent int) int {
 			explicit = int(c - '0')
 		}
 	}
-	end := i
+	// The header runs to a comment or the end of its line (parsers accept
+	// more than the indicators there).
+	end := st.plainLineEnd(start)
 	contentIndent := -1
 	if explicit > 0 {
 		contentIndent = max(parentIndent, 0) + explicit
@@ -253,8 +260,12 @@ func (st *Stream) blockScalarEnd(start, parentIndent int) int {
 // flow collection that opens at start.
 func (st *Stream) flowCollectionEnd(start int) int {
 	depth := 0
+	// A quote opens a quoted scalar only where a scalar can start; inside a
+	// plain scalar (0") it is an ordinary character.
+	var prev byte = '{'
 	for i := start; i < len(st.src); i++ {
-		switch c := st.src[i]; c {
+		c := st.src[i]
+		switch c {
 		case '[', '{':
 			depth++
 		case ']', '}':
@@ -263,11 +274,19 @@ func (st *Stream) flowCollectionEnd(start int) int {
 				return i + 1
 			}
 		case '"', '\'':
-			i = st.quotedEnd(i, c) - 1
+			if strings.IndexByte("{[,:?", prev) >= 0 {
+				i = st.quotedEnd(i, c) - 1
+				prev = c
+				continue
+			}
 		case '#':
 			if i > 0 && isSpace(st.src[i-1]) {
-				i = st.lineEnd(i)
+				i = st.lineEnd(i) - 1
+				continue
 			}
+		}
+		if !isSpace(c) {
+			prev = c
 		}
 	}
 	return len(st.src)
