@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ksec-dev/ksec/manifest"
 )
 
 // batchOptions are the flags of commands that take many files.
@@ -79,10 +81,10 @@ type batchResult struct {
 	err     error
 }
 
-// runBatch runs work on every file with a bounded number of workers and
+// runBatch reads and parses every file and runs work on it with a bounded number of workers and
 // returns the results in the files' order. Without keepGoing the first
 // failure cancels the files not yet started.
-func (b *batchOptions) runBatch(parent context.Context, files []string, work func(ctx context.Context, file string) ([]byte, bool, error)) []batchResult {
+func (b *batchOptions) runBatch(parent context.Context, files []string, work func(ctx context.Context, file string, st *manifest.Stream) ([]byte, bool, error)) []batchResult {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	results := make([]batchResult, len(files))
@@ -93,7 +95,12 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out, changed, err := work(ctx, files[i])
+				st, err := parseFile(files[i])
+				var out []byte
+				var changed bool
+				if err == nil {
+					out, changed, err = work(ctx, files[i], st)
+				}
 				if err != nil && ctx.Err() != nil && parent.Err() == nil {
 					err = errSkipped // stopped because another file failed
 				}

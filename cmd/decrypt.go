@@ -106,11 +106,7 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 			return usageError{fmt.Errorf("--template: %w", err)}
 		}
 	}
-	src, err := opts.read(sys)
-	if err != nil {
-		return err
-	}
-	st, err := manifest.Parse(src)
+	st, err := opts.parse(sys)
 	if err != nil {
 		return err
 	}
@@ -201,15 +197,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err != nil {
 		return err
 	}
-	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string) ([]byte, bool, error) {
-		src, err := readManifestFile(file)
-		if err != nil {
-			return nil, false, err
-		}
-		st, err := manifest.Parse(src)
-		if err != nil {
-			return nil, false, err
-		}
+	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string, st *manifest.Stream) ([]byte, bool, error) {
 		out, _, err := decryptStream(ctx, kr, st, opts.SecretsOnly)
 		return out, st.Changed(), err
 	})

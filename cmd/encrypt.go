@@ -87,11 +87,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err := opts.validate(sys); err != nil {
 		return err
 	}
-	src, err := opts.read(sys)
-	if err != nil {
-		return err
-	}
-	st, err := manifest.Parse(src)
+	st, err := opts.parse(sys)
 	if err != nil {
 		return err
 	}
@@ -251,15 +247,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
-	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string) ([]byte, bool, error) {
-		src, err := readManifestFile(file)
-		if err != nil {
-			return nil, false, err
-		}
-		st, err := manifest.Parse(src)
-		if err != nil {
-			return nil, false, err
-		}
+	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string, st *manifest.Stream) ([]byte, bool, error) {
 		if len(st.Secrets) == 0 {
 			return nil, false, nil // not a Secret: left alone
 		}

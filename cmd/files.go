@@ -48,6 +48,15 @@ func errTooLarge(name string) error {
 		"a Kubernetes Secret holds at most 1 MiB: split the stream into several files")
 }
 
+// parseFile reads and parses one manifest file.
+func parseFile(name string) (*manifest.Stream, error) {
+	src, err := readManifestFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Parse(src)
+}
+
 // ioOptions are the input and output flags every transforming command shares.
 type ioOptions struct {
 	Input   string // file name, or "" / "-" for stdin
@@ -80,6 +89,15 @@ func (o *ioOptions) read(sys *System) ([]byte, error) {
 		return readManifest(sys.In, o.inputName())
 	}
 	return readManifestFile(o.Input)
+}
+
+// parse reads the input and parses it.
+func (o *ioOptions) parse(sys *System) (*manifest.Stream, error) {
+	src, err := o.read(sys)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.Parse(src)
 }
 
 // write sends out to stdout, or replaces the target file atomically. With

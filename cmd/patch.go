@@ -134,11 +134,7 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	if err != nil {
 		return err
 	}
-	src, err := opts.read(sys)
-	if err != nil {
-		return err
-	}
-	st, err := manifest.Parse(src)
+	st, err := opts.parse(sys)
 	if err != nil {
 		return err
 	}
@@ -154,7 +150,7 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	if err != nil {
 		return err
 	}
-	return opts.write(sys, out, slices.Equal(out, src))
+	return opts.write(sys, out, slices.Equal(out, st.Source()))
 }
 
 // pickSecret finds the Secret a command works on: the only one, or the one

@@ -323,10 +323,18 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 		}
 		opened[v] = p
 	}
-	if allTokens {
-		if err := key.VerifyMAC(macInput(s, s.Meta.Recipients), s.Meta.MAC); err != nil {
-			return nil, nil, err
+	// The MAC covers the tokens in order. Values added by hand in plaintext
+	// are left out, so adding keys is allowed, but a token replaced, removed
+	// or reordered is still caught before anything is sealed with this key.
+	in := macInput(s, s.Meta.Recipients)
+	if !allTokens {
+		in.Values = slices.DeleteFunc(in.Values, func(mv crypto.MACValue) bool { return !crypto.LooksEncrypted(mv.Token) })
+	}
+	if err := key.VerifyMAC(in, s.Meta.MAC); err != nil {
+		if !allTokens {
+			err = hint.Wrap(err, "values added by hand are fine, but an encrypted value was changed, removed or moved; change values with ksec edit or ksec patch")
 		}
+		return nil, nil, err
 	}
 	return dataKey, opened, nil
 }
