@@ -239,31 +239,7 @@ type awsIdentity struct{ p *awsProvider }
 // Unwrap asks KMS to decrypt each aws stanza in turn, naming the stanza's
 // key so KMS checks that the ciphertext is that key's.
 func (id *awsIdentity) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error) {
-	var errs []error
-	for _, s := range stanzas {
-		if s.Type != awsType {
-			continue
-		}
-		key, err := id.p.decrypt(ctx, s, scope)
-		if err == nil {
-			return key, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	switch len(errs) {
-	case 0:
-		return nil, fmt.Errorf("aws: %w", ErrIncorrectIdentity)
-	case 1:
-		return nil, errs[0]
-	}
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
-	}
-	return nil, &awsError{msg: strings.Join(msgs, "; "), errs: errs}
+	return unwrapEach(ctx, stanzas, awsType, func(s Stanza) ([]byte, error) { return id.p.decrypt(ctx, s, scope) })
 }
 
 func (p *awsProvider) decrypt(ctx context.Context, s Stanza, scope Scope) ([]byte, error) {

@@ -298,33 +298,7 @@ type gcpIdentity struct {
 }
 
 func (id *gcpIdentity) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error) {
-	var errs []error
-	for _, s := range stanzas {
-		if s.Type != gcpType {
-			continue
-		}
-		key, err := id.unwrap(ctx, s, scope)
-		if err == nil {
-			return key, nil
-		}
-		errs = append(errs, err)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	switch len(errs) {
-	case 0:
-		return nil, fmt.Errorf("gcp: %w", ErrIncorrectIdentity)
-	case 1:
-		return nil, errs[0]
-	}
-	// Several %w keep every attempt's hints and errors.Is targets.
-	format := strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; ")
-	args := make([]any, len(errs))
-	for i, e := range errs {
-		args[i] = e
-	}
-	return nil, fmt.Errorf(format, args...)
+	return unwrapEach(ctx, stanzas, gcpType, func(s Stanza) ([]byte, error) { return id.unwrap(ctx, s, scope) })
 }
 
 func (id *gcpIdentity) unwrap(ctx context.Context, s Stanza, scope Scope) ([]byte, error) {

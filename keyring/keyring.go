@@ -311,3 +311,48 @@ func (k *Keyring) Rebind(ctx context.Context, stanzas []Stanza, dataKey []byte, 
 	}
 	return out, nil
 }
+
+// unwrapEach tries open on each stanza of type typ in turn, for identities
+// that unwrap one stanza at a time; it returns the first key, or every
+// failure, or ErrIncorrectIdentity when there was no such stanza.
+func unwrapEach(ctx context.Context, stanzas []Stanza, typ string, open func(Stanza) ([]byte, error)) ([]byte, error) {
+	var errs []error
+	for _, s := range stanzas {
+		if s.Type != typ {
+			continue
+		}
+		key, err := open(s)
+		if err == nil {
+			return key, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%s: %w", typ, ErrIncorrectIdentity)
+	}
+	return nil, joinErrors(errs)
+}
+
+// joinErrors makes one error of several, keeping each one's hints and
+// errors.Is targets.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return multiError(errs)
+}
+
+type multiError []error
+
+func (m multiError) Error() string {
+	var parts []string
+	for _, e := range m {
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (m multiError) Unwrap() []error { return m }

@@ -811,21 +811,3 @@ func describeIDs(ids []string) string {
 }
 
 // joinErrors is errors.Join on one line, for "ksec: error: …" output.
-func joinErrors(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	return multiError(errs)
-}
-
-type multiError []error
-
-func (m multiError) Error() string {
-	var parts []string
-	for _, e := range m {
-		parts = append(parts, e.Error())
-	}
-	return strings.Join(parts, "; ")
-}
-
-func (m multiError) Unwrap() []error { return m }
