@@ -80,6 +80,10 @@ type gcpProvider struct {
 
 func (p *gcpProvider) Type() string { return gcpType }
 
+// BindsScope says wrapped keys carry the Secret's scope in their additional
+// authenticated data, so a renamed Secret needs its data key wrapped again.
+func (p *gcpProvider) BindsScope() bool { return true }
+
 // ParseRecipient checks the shape of a key name; it does not contact Cloud
 // KMS, so a missing key or permission shows up at the first Wrap.
 func (p *gcpProvider) ParseRecipient(_ context.Context, spec string) (Recipient, error) {
