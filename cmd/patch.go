@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -107,9 +106,9 @@ func (o *PatchOptions) changes() ([]envelope.Change, error) {
 		if !ok {
 			return nil, usagef("--set-file %q: want KEY=PATH", kp)
 		}
-		data, err := os.ReadFile(path)
+		data, err := readSourceFile("--set-file "+k, path)
 		if err != nil {
-			return nil, fmt.Errorf("--set-file %s: %w", k, err)
+			return nil, err
 		}
 		if err := add(k, envelope.Change{Field: field, Key: k, Value: data}); err != nil {
 			return nil, err

@@ -30,6 +30,7 @@ type System struct {
 
 // Main runs ksec with the process's arguments and returns the exit code.
 func Main(version string) int {
+	preventCoreDumps()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var shield atomic.Bool

@@ -206,10 +206,20 @@ func parseToken(token string) ([]byte, error) {
 		if i := strings.IndexByte(v, ','); i >= 0 {
 			v = v[:i]
 		}
+		if len(v) > 16 {
+			v = v[:16] + "…"
+		}
 		return nil, &UnsupportedVersionError{Version: v}
 	}
 	body := token[len(tokenV1) : len(token)-len(tokenSuffix)]
-	raw, err := tokenEncoding.DecodeString(body)
+	// One text per token: only the alphabet, no spare bits (the decoder
+	// would otherwise skip newlines and ignore trailing bits).
+	for i := 0; i < len(body); i++ {
+		if c := body[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, fmt.Errorf("%w: bad base64url body", ErrMalformedToken)
+		}
+	}
+	raw, err := tokenEncoding.Strict().DecodeString(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad base64url body", ErrMalformedToken)
 	}

@@ -43,10 +43,18 @@ func Encrypt(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, rs R
 // EncryptEach is Encrypt with recipients chosen per Secret (a team
 // configuration may give each namespace its own).
 func EncryptEach(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, recipientsFor func(*manifest.Secret) (Recipients, error)) error {
+	if err := st.CheckStrays(); err != nil {
+		return err
+	}
 	if len(st.Secrets) == 0 {
 		return ErrNoSecrets
 	}
 	fresh := map[int][]byte{} // data keys of Secrets encrypted from plaintext, by index
+	defer func() {
+		for _, k := range fresh {
+			clear(k)
+		}
+	}()
 	for i, s := range st.Secrets {
 		rs, err := recipientsFor(s)
 		var key []byte
@@ -113,6 +121,11 @@ func cannotRewrite(err error) error {
 
 func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, rs Recipients) (freshKey []byte, err error) {
 	if s.Meta == nil {
+		for _, v := range s.Values {
+			if v.IsEncrypted() {
+				return nil, &manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
+			}
+		}
 		if rs.Rotate {
 			return nil, nil // nothing to rotate; rotating never encrypts
 		}
@@ -122,11 +135,6 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 		}
 		if len(recipients) == 0 {
 			return nil, hint.Wrap(errors.New("no recipients"), "name keys with -k/--key or KSEC_KEYS")
-		}
-		for _, v := range s.Values {
-			if v.IsEncrypted() {
-				return nil, &manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
-			}
 		}
 		dataKey, err := crypto.NewDataKey()
 		if err != nil {
@@ -153,12 +161,14 @@ func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring
 	if err != nil {
 		return nil, err
 	}
+	defer clear(dataKey) // seal has derived what it needs
 	if len(removed) > 0 || rs.Rotate {
 		// A removed recipient had the data key: make a new one, re-seal
 		// every value and wrap it for everyone who stays.
 		if dataKey, err = crypto.NewDataKey(); err != nil {
 			return nil, err
 		}
+		defer clear(dataKey)
 		stay, err := recipientsOf(ctx, kr, kept, rs.Set)
 		if err != nil {
 			return nil, err
@@ -302,6 +312,12 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 	if err != nil {
 		return nil, nil, err
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			clear(dataKey) // a Secret that does not verify keeps nothing
+		}
+	}()
 	key, err := crypto.NewKey(dataKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: unwrapped data key: %v", crypto.ErrIntegrity, err)
@@ -336,6 +352,7 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 		}
 		return nil, nil, err
 	}
+	ok = true
 	return dataKey, opened, nil
 }
 
@@ -347,5 +364,6 @@ func Decrypt(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring) (int
 	if err != nil {
 		return 0, err
 	}
+	defer sess.wipe()
 	return len(sess.secrets), nil
 }

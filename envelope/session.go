@@ -35,6 +35,9 @@ type openedValue struct {
 
 // DecryptSession decrypts st like Decrypt and returns the session.
 func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring) (*Session, error) {
+	if err := st.CheckStrays(); err != nil {
+		return nil, err
+	}
 	sess := &Session{}
 	for i, s := range st.Secrets {
 		if s.Meta == nil {
@@ -47,11 +50,14 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 		}
 		dataKey, opened, err := open(ctx, kr, st, s, false)
 		if err != nil {
+			sess.wipe()
 			return nil, &manifest.Error{Secret: s, Err: err}
 		}
 		o := &openedSecret{index: i, scope: s.Scope(), stanzas: s.Meta.Recipients, dataKey: dataKey, values: map[valueKey]openedValue{}}
 		for _, v := range s.Values {
 			if err := st.SetPlain(v, opened[v]); err != nil {
+				clear(dataKey)
+				sess.wipe()
 				return nil, &manifest.Error{Secret: s, Value: v, Err: err}
 			}
 			o.values[valueKey{v.Field, v.Key}] = openedValue{token: v.Text, payload: opened[v]}
@@ -174,4 +180,16 @@ func (sess *Session) Matches(st *manifest.Stream) bool {
 		}
 	}
 	return false
+}
+
+// wipe zeroes the data keys and decrypted values the session holds, once
+// it is no longer needed. Copies Go made elsewhere (strings, the output)
+// are out of its reach.
+func (sess *Session) wipe() {
+	for _, o := range sess.secrets {
+		clear(o.dataKey)
+		for _, v := range o.values {
+			clear(v.payload.Value)
+		}
+	}
 }

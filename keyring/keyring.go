@@ -268,8 +268,16 @@ type NoIdentityError struct {
 
 func (e *NoIdentityError) Error() string {
 	var ids []string
-	for _, s := range e.Stanzas {
-		ids = append(ids, s.Type+":"+s.ID)
+	for i, s := range e.Stanzas {
+		if i == 10 {
+			ids = append(ids, fmt.Sprintf("and %d more", len(e.Stanzas)-10))
+			break
+		}
+		id := s.ID
+		if len(id) > 100 {
+			id = id[:100] + "…"
+		}
+		ids = append(ids, s.Type+":"+id)
 	}
 	msg := "no key could decrypt; recipients: " + strings.Join(ids, ", ")
 	for _, f := range e.Failures {

@@ -32,6 +32,7 @@ type Stream struct {
 	lines   []int
 	newline string
 	Secrets []*Secret
+	Strays  []Stray
 	edits   []edit
 }
 
@@ -191,6 +192,7 @@ func (st *Stream) addDocument(doc int, n *yaml.Node) error {
 	kind := scalarField(n, "kind")
 	items := field(n, "items")
 	if !strings.HasSuffix(kind, "List") || items == nil || items.Kind != yaml.SequenceNode {
+		st.noteStray(doc, -1, n)
 		return nil
 	}
 	for i, item := range items.Content {
@@ -201,9 +203,37 @@ func (st *Stream) addDocument(doc int, n *yaml.Node) error {
 			if err := st.addSecret(doc, i, item); err != nil {
 				return err
 			}
+		} else {
+			st.noteStray(doc, i, item)
 		}
 	}
 	return nil
+}
+
+// Stray is a ksec block found outside a Secret: a sign that an encrypted
+// Secret's kind or apiVersion was changed, so its values would pass
+// through undecrypted and unchecked.
+type Stray struct {
+	Doc  int
+	Item int
+	Line int
+}
+
+func (st *Stream) noteStray(doc, item int, n *yaml.Node) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == MetadataKey {
+			st.Strays = append(st.Strays, Stray{Doc: doc, Item: item, Line: n.Content[i].Line})
+		}
+	}
+}
+
+// CheckStrays refuses a stream with a ksec block outside any Secret.
+func (st *Stream) CheckStrays() error {
+	if len(st.Strays) == 0 {
+		return nil
+	}
+	s := st.Strays[0]
+	return &Error{Doc: s.Doc, Line: s.Line, Err: fmt.Errorf("%w: a %s block in a document that is not a v1 Secret (was its kind or apiVersion changed?)", crypto.ErrIntegrity, MetadataKey)}
 }
 
 func isSecret(n *yaml.Node) bool {
