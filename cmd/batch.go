@@ -172,15 +172,35 @@ func joinStreams(results []batchResult) []byte {
 	return out
 }
 
-func writeInPlace(sys *System, results []batchResult) error {
+// writeInPlace writes every changed file back, with the worker pool: each
+// write is an fsync'ed atomic rename, which is slow one after another.
+func (b *batchOptions) writeInPlace(sys *System, results []batchResult) error {
+	var mu sync.Mutex
+	var first error
+	next := make(chan batchResult)
+	var wg sync.WaitGroup
+	for range min(b.jobs(), len(results)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range next {
+				io := ioOptions{Input: r.file, InPlace: true}
+				if err := io.write(sys, r.out, false); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	for _, r := range results {
-		if r.err != nil || !r.changed {
-			continue
-		}
-		io := ioOptions{Input: r.file, InPlace: true}
-		if err := io.write(sys, r.out, false); err != nil {
-			return err
+		if r.err == nil && r.changed {
+			next <- r
 		}
 	}
-	return nil
+	close(next)
+	wg.Wait()
+	return first
 }

@@ -206,7 +206,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return failed
 	}
 	if opts.InPlace {
-		if err := writeInPlace(sys, results); err != nil {
+		if err := opts.writeInPlace(sys, results); err != nil {
 			return err
 		}
 	} else if err := opts.write(sys, joinStreams(results), false); err != nil {

@@ -267,7 +267,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if failed != nil && !opts.KeepGoing {
 		return failed
 	}
-	if err := writeInPlace(sys, results); err != nil {
+	if err := opts.writeInPlace(sys, results); err != nil {
 		return err
 	}
 	return failed

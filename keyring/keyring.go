@@ -94,8 +94,9 @@ type Keyring struct {
 	providers  []Provider
 	identities []Identity
 
-	mu    sync.Mutex
-	cache map[[32]byte][]byte // unwrapped data keys by wrapped key and scope
+	mu       sync.Mutex
+	cache    map[[32]byte][]byte        // unwrapped data keys by wrapped key and scope
+	inflight map[[32]byte]chan struct{} // Secrets being unwrapped now
 }
 
 // New returns a keyring with the given providers, tried in order when
@@ -168,6 +169,10 @@ func (k *Keyring) ParseRecipients(ctx context.Context, specs []string) ([]Recipi
 // network), stanza by stanza, stopping at the first success. The error
 // lists every attempt when all fail.
 func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error) {
+	// The same Secret met by several workers at once is unwrapped once:
+	// the others wait for it, then find the key in the cache.
+	done := k.claim(stanzas, scope)
+	defer done()
 	for _, s := range stanzas {
 		if key, ok := k.cached(s, scope); ok {
 			return key, nil
@@ -228,6 +233,37 @@ func cacheKey(s Stanza, scope Scope) [32]byte {
 		h.Write(f)
 	}
 	return [32]byte(h.Sum(nil))
+}
+
+// claim waits while another goroutine unwraps the same stanzas, then
+// marks them as being unwrapped until the returned func is called.
+func (k *Keyring) claim(stanzas []Stanza, scope Scope) (done func()) {
+	h := sha256.New()
+	for _, s := range stanzas {
+		c := cacheKey(s, scope)
+		h.Write(c[:])
+	}
+	id := [32]byte(h.Sum(nil))
+	for {
+		k.mu.Lock()
+		wait, busy := k.inflight[id]
+		if !busy {
+			if k.inflight == nil {
+				k.inflight = map[[32]byte]chan struct{}{}
+			}
+			ch := make(chan struct{})
+			k.inflight[id] = ch
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.inflight, id)
+				k.mu.Unlock()
+				close(ch)
+			}
+		}
+		k.mu.Unlock()
+		<-wait
+	}
 }
 
 func (k *Keyring) cached(s Stanza, scope Scope) ([]byte, bool) {
