@@ -34,6 +34,9 @@ func (b *batchOptions) bind(c interface {
 // inputFiles returns the files named on the command line followed by those
 // found under the -R directories (sorted, hidden directories skipped).
 func (b *batchOptions) inputFiles(args []string) ([]string, error) {
+	if slices.Contains(args, "-") {
+		return nil, usagef("standard input ('-') cannot be one of several inputs")
+	}
 	files := slices.Clone(args)
 	for _, dir := range b.Recursive {
 		var found []string

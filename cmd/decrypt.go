@@ -184,8 +184,6 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	switch {
 	case opts.Cleartext || opts.Template != "" || opts.Extract != "":
 		return usagef("-x, --template and --extract work on one file at a time")
-	case slices.Contains(opts.Files, "-"):
-		return usagef("standard input ('-') cannot be one of several inputs")
 	case opts.InPlace && opts.Output != "":
 		return usagef("-i/--in-place and -o/--output cannot be used together")
 	}

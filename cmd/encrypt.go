@@ -236,8 +236,6 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return hint.Wrap(usagef("encrypting several files needs -i/--in-place"), "or encrypt one file at a time to standard output or -o FILE")
 	case opts.Parent != "":
 		return usagef("--parent goes with a single file")
-	case slices.Contains(opts.Files, "-"):
-		return usagef("standard input ('-') cannot be one of several inputs")
 	}
 	files, err := opts.inputFiles(opts.Files)
 	if err != nil {
