@@ -342,21 +342,8 @@ func createData(sys *System, opts *CreateOptions) (map[string][]byte, error) {
 // addKey adds one value under a key checked like Kubernetes'
 // IsConfigMapKey.
 func addKey(data map[string][]byte, key string, value []byte) error {
-	var problems []string
-	if len(key) > 253 {
-		problems = append(problems, "must be no more than 253 characters")
-	}
-	if !secretKeyName.MatchString(key) {
-		problems = append(problems, "must consist of letters, digits, '-', '_' or '.'")
-	}
-	switch {
-	case key == "." || key == "..":
-		problems = append(problems, fmt.Sprintf("must not be %q", key))
-	case strings.HasPrefix(key, ".."):
-		problems = append(problems, "must not start with '..'")
-	}
-	if len(problems) > 0 {
-		return usagef("%q is not a valid key name for a Secret: it %s", key, strings.Join(problems, " and "))
+	if err := checkKeyName(key); err != nil {
+		return err
 	}
 	if _, dup := data[key]; dup {
 		return usagef("key %q is given twice", key)
@@ -562,4 +549,25 @@ func secretYAML(name, namespace, typ string, data map[string][]byte) ([]byte, er
 		return nil, errors.New("rendering the Secret as YAML failed")
 	}
 	return out, nil
+}
+
+// checkKeyName checks a Secret key as Kubernetes' IsConfigMapKey does.
+func checkKeyName(key string) error {
+	var problems []string
+	if len(key) > 253 {
+		problems = append(problems, "must be no more than 253 characters")
+	}
+	if !secretKeyName.MatchString(key) {
+		problems = append(problems, "must consist of letters, digits, '-', '_' or '.'")
+	}
+	switch {
+	case key == "." || key == "..":
+		problems = append(problems, fmt.Sprintf("must not be %q", key))
+	case strings.HasPrefix(key, ".."):
+		problems = append(problems, "must not start with '..'")
+	}
+	if len(problems) > 0 {
+		return usagef("%q is not a valid key name for a Secret: it %s", key, strings.Join(problems, " and "))
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -63,16 +62,6 @@ A file with several Secrets needs --secret [NAMESPACE/]NAME.`,
 	return c
 }
 
-// validKey is the Kubernetes rule for Secret keys (IsConfigMapKey).
-var validKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-
-func checkKey(key string) error {
-	if !validKey.MatchString(key) || len(key) > 253 || key == "." || key == ".." {
-		return usagef("%q is not a valid Secret key: use letters, digits, '-', '_' and '.'", key)
-	}
-	return nil
-}
-
 // changes turns the flags into changes, reading --set-file files once.
 func (o *PatchOptions) changes() ([]envelope.Change, error) {
 	field := "data"
@@ -82,7 +71,7 @@ func (o *PatchOptions) changes() ([]envelope.Change, error) {
 	var out []envelope.Change
 	seen := map[string]bool{}
 	add := func(key string, c envelope.Change) error {
-		if err := checkKey(key); err != nil {
+		if err := checkKeyName(key); err != nil {
 			return err
 		}
 		if seen[key] {
