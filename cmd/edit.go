@@ -121,6 +121,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		if sess, err = envelope.DecryptSession(ctx, st, kr); err != nil {
 			return err
 		}
+		defer sess.Close()
 		plain = st.Bytes()
 	}
 	view := plain
@@ -318,6 +319,9 @@ func runEditor(c *cobra.Command, sys *System, editor []string, file string) erro
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
+		if exit.ExitCode() < 0 { // ended by a signal
+			return fmt.Errorf("the editor was stopped (%s); nothing was saved", exit)
+		}
 		return fmt.Errorf("the editor exited with status %d; nothing was saved", exit.ExitCode())
 	}
 	if err != nil {

@@ -167,6 +167,9 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		return nil, false, nil
 	}
 	sess, err := envelope.DecryptSession(c.Context(), pst, kr)
+	if err == nil {
+		defer sess.Close()
+	}
 	if err == nil && !explicit && !sess.Matches(st) {
 		return nil, false, nil
 	}

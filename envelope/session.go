@@ -182,6 +182,10 @@ func (sess *Session) Matches(st *manifest.Stream) bool {
 	return false
 }
 
+// Close zeroes the data keys and decrypted values the session holds; the
+// session cannot reseal after it.
+func (sess *Session) Close() { sess.wipe() }
+
 // wipe zeroes the data keys and decrypted values the session holds, once
 // it is no longer needed. Copies Go made elsewhere (strings, the output)
 // are out of its reach.
