@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/manifest"
@@ -129,7 +131,34 @@ func (o *ioOptions) write(sys *System, out []byte, unchanged bool) error {
 	if err := writeFileAtomic(target, out, mode); err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Clean(target), err)
 	}
+	warnLeftovers(sys, target)
 	return nil
+}
+
+// warnLeftovers points at temporary files an earlier write of target left
+// when it was killed (".NAME" and digits, next to it): after a decrypt they
+// may hold plaintext. ksec does not delete them: the name could be a user's.
+func warnLeftovers(sys *System, target string) {
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		digits, ok := strings.CutPrefix(e.Name(), "."+base)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		// A concurrent ksec may be writing it right now.
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < time.Minute {
+			continue
+		}
+		fmt.Fprintf(sys.Err, "ksec: warning: %s looks like the temporary file of an interrupted ksec write; it may hold plaintext: check it and delete it\n",
+			filepath.Join(dir, e.Name()))
+	}
 }
 
 // fileError names the file an error is about when a command takes several.
