@@ -161,13 +161,8 @@ func runInspect(ctx context.Context, sys *System, opts *InspectOptions) error {
 // Secrets.
 func inspectFile(ctx context.Context, sys *System, file string, uids *userIDs) (inspectedFile, error) {
 	entry := inspectedFile{File: file, Secrets: []inspectedSecret{}}
-	var src []byte
-	var err error
-	if file == "-" {
-		src, err = readManifest(sys.In, displayName(file))
-	} else {
-		src, err = readManifestFile(file)
-	}
+	in := ioOptions{Input: file}
+	src, err := in.read(sys)
 	var pathErr *fs.PathError
 	if errors.As(err, &pathErr) {
 		return entry, pathErr.Err // the file name is added by the caller

@@ -144,11 +144,7 @@ func runUpdatekeys(c *cobra.Command, sys *System, opts *UpdatekeysOptions) error
 // number of encrypted Secrets that no rule covers.
 func planKeyUpdate(ctx context.Context, sys *System, kr *keyring.Keyring, file string) (*keyUpdate, int, error) {
 	in := ioOptions{Input: file}
-	src, err := in.read(sys)
-	if err != nil {
-		return nil, 0, err
-	}
-	st, err := manifest.Parse(src)
+	st, err := in.parse(sys)
 	if err != nil {
 		return nil, 0, fileError(file, err)
 	}
@@ -267,10 +263,7 @@ func confirmKeyUpdate(sys *System, yes bool, secrets, files int) error {
 }
 
 func countOf(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Sprintf("%d %s", n, plural(n, one, many))
 }
 
 // displayPath shortens an absolute path to one relative to the working

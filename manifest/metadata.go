@@ -96,14 +96,11 @@ func (st *Stream) SetMetadata(s *Secret, m Metadata) {
 	end := st.nodeEnd(lastVal, lastKey.Column-1, flow)
 	if flow {
 		text := st.renderJSONMeta(s, m, st.nodeStart(s.mapping.Content[0]))
-		if st.lineStart(st.flowCollectionEnd(st.nodeStart(s.mapping))) > end {
-			text = "," + st.newline + strings.Repeat(" ", s.mapping.Content[0].Column-1) + text
-		} else if st.compactJSON(s.mapping.Content[0]) {
-			text = "," + strings.Replace(text, `": `, `":`, 1)
-		} else {
-			text = ", " + text
+		sep := st.flowSeparator(s.mapping)
+		if sep == "," {
+			text = strings.Replace(text, `": `, `":`, 1) // compact JSON
 		}
-		st.edits = append(st.edits, edit{start: end, end: end, text: text})
+		st.insert(end, sep+text)
 		return
 	}
 	at := st.nextLine(end)
