@@ -79,8 +79,10 @@ func RefOf(r Recipient) Ref { return Ref{Type: r.Type(), ID: r.ID()} }
 // the key itself where the spec alone says it (a pgp fingerprint), so a
 // recipient can be removed even when its public key is not at hand.
 func (k *Keyring) ParseRef(ctx context.Context, spec string) (Ref, error) {
-	if typ, rest, err := k.splitSpec(spec); err == nil && typ == "pgp" && IsFingerprint(rest) {
-		return Ref{Type: "pgp", ID: strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(rest, "0x"), "0X"))}, nil
+	if typ, rest, err := k.splitSpec(spec); err == nil && typ == "pgp" {
+		if fpr, ok := compactFingerprint(rest); ok {
+			return Ref{Type: "pgp", ID: fpr}, nil
+		}
 	}
 	r, err := k.ParseRecipient(ctx, spec)
 	if err != nil {

@@ -78,8 +78,22 @@ func (p *pgpProvider) Type() string { return pgpType }
 // ParseRecipient resolves a 40-hex fingerprint (optionally 0x-prefixed)
 // through gpg's public keyring, or reads a public-key file.
 func (p *pgpProvider) ParseRecipient(ctx context.Context, spec string) (Recipient, error) {
-	if IsFingerprint(spec) {
-		return p.recipientFromGPG(ctx, normalizeFingerprint(spec))
+	if fpr, ok := compactFingerprint(spec); ok {
+		return p.recipientFromGPG(ctx, fpr)
+	}
+	if !isRegularFile(spec) {
+		// A key ID or an email address, looked up in gpg's keyring; an
+		// existing file of that name is read as a key file instead.
+		if isShortKeyID(spec) {
+			return nil, hint.Wrap(errors.New("an 8-digit short key ID is ambiguous (anyone can make a key with the same one)"), hintPGPName)
+		}
+		if pgpKeyName(spec) != "" {
+			fpr, err := p.resolvePGPName(ctx, spec)
+			if err != nil {
+				return nil, err
+			}
+			return p.recipientFromGPG(ctx, fpr)
+		}
 	}
 	return recipientFromFile(spec)
 }
@@ -118,7 +132,7 @@ func recipientFromFile(path string) (Recipient, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, hint.Wrap(errors.New("no such key file"), specHint)
+			return nil, hint.Wrap(errors.New("no such key file, and not a fingerprint, key ID or email address"), specHint)
 		}
 		return nil, fmt.Errorf("reading key file: %w", err)
 	}
