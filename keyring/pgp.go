@@ -136,6 +136,9 @@ func recipientFromFile(path string) (Recipient, error) {
 		}
 		return nil, fmt.Errorf("reading key file: %w", err)
 	}
+	if err := explainKeyFile(data, path); err != nil {
+		return nil, err
+	}
 	el, err := readPGPKeys(data)
 	if err != nil {
 		return nil, hint.Wrap(err, hintKeyFile)
