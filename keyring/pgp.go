@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -250,7 +251,7 @@ type pgpAgentIdentity struct {
 }
 
 func (id *pgpAgentIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) ([]byte, error) {
-	var failures []error
+	var failures, incorrect []error
 	var ids []string
 	for _, s := range stanzas {
 		if s.Type != pgpType {
@@ -262,6 +263,7 @@ func (id *pgpAgentIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scop
 			return key, nil
 		}
 		if errors.Is(err, ErrIncorrectIdentity) {
+			incorrect = append(incorrect, err)
 			continue
 		}
 		var fatal *fatalError
@@ -272,6 +274,9 @@ func (id *pgpAgentIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scop
 	}
 	if len(failures) > 0 {
 		return nil, joinErrors(failures)
+	}
+	if len(incorrect) > 0 {
+		return nil, joinErrors(incorrect) // gpg's answers, for the list of keys tried
 	}
 	return nil, fmt.Errorf("gpg has no secret key for %s: %w", describeIDs(ids), ErrIncorrectIdentity)
 }
@@ -352,7 +357,11 @@ func (g gpgRunner) decrypt(ctx context.Context, s Stanza) ([]byte, error) {
 			missing = herr == nil && !has
 		}
 		if missing {
-			return nil, fmt.Errorf("gpg has no secret key for pgp:%s: %w", s.ID, ErrIncorrectIdentity)
+			ids := slices.DeleteFunc(st.args("NO_SECKEY"), func(id string) bool { return !isHex(id) || len(id) > 40 })
+			if len(ids) == 0 {
+				ids = slices.DeleteFunc(slices.Clone(encTo), func(id string) bool { return !isHex(id) || len(id) > 40 })
+			}
+			return nil, &gpgNoSecretKeyError{stanza: s.ID, keyIDs: ids, gpg: sanitizeOneLine(res.messages("decryption failed"), 200)}
 		}
 	}
 	e := fmt.Errorf("gpg could not decrypt pgp:%s: %w", s.ID, res.failure(err))
@@ -591,11 +600,12 @@ func NewPGPFileIdentity(data []byte, source string) (Identity, error) {
 	if len(secret) == 0 {
 		return nil, hint.Wrap(fmt.Errorf("%s holds no OpenPGP secret key, only public keys", source), hintExportSecret)
 	}
-	return &pgpFileIdentity{source: source, keys: secret}, nil
+	return &pgpFileIdentity{source: source, label: source, keys: secret}, nil
 }
 
 type pgpFileIdentity struct {
 	source string
+	label  string // names it in the list of keys tried
 	keys   openpgp.EntityList
 }
 
