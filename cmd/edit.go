@@ -116,7 +116,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			return err
 		}
 		if len(st.Secrets) == 0 {
-			return envelope.ErrNoSecrets
+			return explainNoSecrets(envelope.ErrNoSecrets, opts.File, st)
 		}
 		if sess, err = envelope.DecryptSession(ctx, st, kr); err != nil {
 			return err
@@ -205,7 +205,7 @@ func reencrypt(c *cobra.Command, kr *keyring.Keyring, sess *envelope.Session, fo
 		}
 	}
 	if len(st.Secrets) == 0 {
-		return nil, envelope.ErrNoSecrets
+		return nil, explainNoSecrets(envelope.ErrNoSecrets, "the edited file", st)
 	}
 	if err := sess.Reseal(c.Context(), st, kr, forSecret); err != nil {
 		return nil, err

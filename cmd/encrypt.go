@@ -110,7 +110,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	if err := envelope.EncryptEach(ctx, st, kr, forSecret); err != nil {
-		return err
+		return explainNoSecrets(err, opts.inputName(), st)
 	}
 	return opts.write(sys, st.Bytes(), !st.Changed())
 }

@@ -128,7 +128,7 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	}
 	index, err := pickSecret(st, opts.Secret)
 	if err != nil {
-		return err
+		return explainNoSecrets(err, opts.inputName(), st)
 	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
