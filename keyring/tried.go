@@ -181,5 +181,8 @@ func (id *pgpAgentIdentity) describeTry(ctx context.Context, _ []Stanza, errs []
 	if len(own) == 0 {
 		return "gpg holds no secret key at all (" + detail + ")", true
 	}
-	return "gpg holds the secret key of " + listIDs(own) + ", which is not a recipient (" + detail + ")", false
+	if len(own) == 1 {
+		return "gpg holds the secret key of " + own[0] + ", which is not a recipient (" + detail + ")", false
+	}
+	return "gpg holds the secret keys of " + listIDs(own) + ", none of them a recipient (" + detail + ")", false
 }
