@@ -182,18 +182,23 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 	}
 	var failures []error
 	var attempts []*attempt
-	seen := map[string]bool{}
+	seen := map[string]*stanzaError{} // failures by message, with the stanzas that gave each
 	try := func(a *attempt, s Stanza) []byte {
 		key, err := a.id.Unwrap(ctx, []Stanza{s}, scope)
 		if err == nil {
 			k.remember(s, scope, key)
 			return key
 		}
-		if errors.Is(err, ErrIncorrectIdentity) {
+		switch {
+		case errors.Is(err, ErrIncorrectIdentity):
 			a.errs = append(a.errs, err)
-		} else if !seen[err.Error()] {
-			seen[err.Error()] = true
-			failures = append(failures, err)
+		case seen[err.Error()] != nil:
+			seen[err.Error()].add(s)
+		default:
+			f := &stanzaError{err: err}
+			f.add(s)
+			seen[err.Error()] = f
+			failures = append(failures, f)
 		}
 		return nil
 	}

@@ -186,3 +186,28 @@ func (id *pgpAgentIdentity) describeTry(ctx context.Context, _ []Stanza, errs []
 	}
 	return "gpg holds the secret keys of " + listIDs(own) + ", none of them a recipient (" + detail + ")", false
 }
+
+// stanzaError is an unwrap failure with the recipients it happened for,
+// named in front when the message does not name them itself (a KMS error
+// such as "no AWS credentials found" says nothing of the key).
+type stanzaError struct {
+	err  error
+	refs []string
+}
+
+func (e *stanzaError) add(s Stanza) {
+	msg := e.err.Error()
+	if strings.Contains(msg, s.ID) || strings.Contains(msg, shortAgeID(s.ID)) {
+		return
+	}
+	e.refs = append(e.refs, s.Type+":"+shortAgeID(s.ID))
+}
+
+func (e *stanzaError) Error() string {
+	if len(e.refs) == 0 {
+		return e.err.Error()
+	}
+	return listIDs(e.refs) + ": " + e.err.Error()
+}
+
+func (e *stanzaError) Unwrap() error { return e.err }
