@@ -130,6 +130,12 @@ func TestMessages(t *testing.T) {
 		want: `ksec: error: key "deploy.yaml": this file looks like a Kubernetes manifest, not a key` + "\n" +
 			"ksec: hint: -k names a key: ksec encrypt -k KEY FILE\n",
 	}, {
+		name: "manifest given to -I",
+		args: []string{"decrypt", "-I", "deploy.yaml", "enc.yaml"},
+		code: 1,
+		want: "ksec: error: identity file deploy.yaml looks like a Kubernetes manifest, not a key\n" +
+			"ksec: hint: -I/--identity names a secret key file: ksec decrypt -I KEYFILE FILE\n",
+	}, {
 		name: "no key at all",
 		args: []string{"decrypt", "enc.yaml"},
 		env:  []string{"GNUPGHOME=" + emptyHome},

@@ -85,6 +85,9 @@ func parseIdentity(data []byte, source, label string) (Identity, error) {
 	case isSSHPublicKeyLine(first):
 		return nil, hint.Wrap(fmt.Errorf("%s holds an SSH public key, not the private key", label),
 			hintPublicNotIdent+" (for SSH, the file without .pub)")
+	case looksLikeManifest(data):
+		return nil, hint.Wrap(fmt.Errorf("%s looks like a Kubernetes manifest, not a key", label),
+			"-I/--identity names a secret key file: ksec decrypt -I KEYFILE FILE")
 	}
 	return nil, hint.Wrap(fmt.Errorf("%s is not a key ksec understands: expected %s", label, identityKinds), hintIdentityKinds)
 }

@@ -507,7 +507,9 @@ func (r gpgResult) messages(prefer string) string {
 	if len(out) == 0 {
 		return "no message from gpg"
 	}
-	return strings.Join(out, "; ")
+	// gpg's messages may quote a user ID or a file's bytes: one line,
+	// printable, bounded.
+	return sanitizeOneLine(strings.Join(out, "; "), 300)
 }
 
 // failure describes a failed gpg run from its exit error and messages.
