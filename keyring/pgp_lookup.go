@@ -59,6 +59,11 @@ func emailOf(s string) (string, bool) {
 		}
 		s = t
 	}
+	for _, ext := range []string{".asc", ".gpg", ".pgp", ".pub", ".key"} {
+		if strings.HasSuffix(strings.ToLower(s), ext) {
+			return "", false // a key file's name, not an address
+		}
+	}
 	local, domain, ok := strings.Cut(s, "@")
 	if !ok || local == "" || domain == "" || strings.ContainsAny(domain, "@") {
 		return "", false

@@ -61,11 +61,12 @@ func TestPGPKeyNames(t *testing.T) {
 	require.Equal(t, carolNew, r.ID())
 
 	for spec, want := range map[string]string{
-		"bob@example.test":     `key "bob@example.test": 2 keys in the gpg keyring have this email: ` + bob1 + " ksec test <bob@example.test>, " + bob2 + " Bob Two <bob@example.test>",
-		"pgp:nobody@x.test":    `key "pgp:nobody@x.test": no key with this email in the gpg keyring (gpg: error reading key: No public key)`,
-		"pgp:" + alice[32:]:    `key "pgp:` + alice[32:] + `": an 8-digit short key ID is ambiguous (anyone can make a key with the same one)`,
-		"pgp:0123456789ABCDEF": `key "pgp:0123456789ABCDEF": no key with this key ID in the gpg keyring (gpg: error reading key: No public key)`,
-		"pgp:no/such/file.asc": `key "pgp:no/such/file.asc": no such key file, and not a fingerprint, key ID or email address`,
+		"bob@example.test":           `key "bob@example.test": 2 keys in the gpg keyring have this email: ` + bob1 + " ksec test <bob@example.test>, " + bob2 + " Bob Two <bob@example.test>",
+		"pgp:nobody@x.test":          `key "pgp:nobody@x.test": no key with this email in the gpg keyring (gpg: error reading key: No public key)`,
+		"pgp:" + alice[32:]:          `key "pgp:` + alice[32:] + `": an 8-digit short key ID is ambiguous (anyone can make a key with the same one)`,
+		"pgp:0123456789ABCDEF":       `key "pgp:0123456789ABCDEF": no key with this key ID in the gpg keyring (gpg: error reading key: No public key)`,
+		"pgp:no/such/file.asc":       `key "pgp:no/such/file.asc": no such key file, and not a fingerprint, key ID or email address`,
+		"pgp:alice@example.test.asc": `key "pgp:alice@example.test.asc": no such key file, and not a fingerprint, key ID or email address`,
 	} {
 		_, err := kr.ParseRecipient(t.Context(), spec)
 		require.EqualError(t, err, want, spec)
