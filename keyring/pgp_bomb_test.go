@@ -1,6 +1,7 @@
 package keyring_test
 
 import (
+	"context"
 	"errors"
 	"runtime"
 	"testing"
@@ -59,4 +60,27 @@ func TestPGPUnwrapBomb(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A stanza whose wrapped key is larger than any recipient type writes is
+// refused before any identity or provider sees it.
+func TestUnwrapOversizedStanza(t *testing.T) {
+	called := false
+	kr := keyring.New(nil, []keyring.Identity{identityFunc(func() { called = true })})
+	big := keyring.Stanza{Type: "age", ID: "age1x", Wrapped: make([]byte, keyring.MaxWrapped+1)}
+	_, err := kr.Unwrap(t.Context(), []keyring.Stanza{{Type: "age", ID: "age1y", Wrapped: []byte("small")}, big}, keyring.Scope{Name: "s"})
+	wantErr(t, err, "age:age1x: the wrapped data key is 16385 bytes, more than the 16384 any recipient type writes")
+	if !errors.Is(err, crypto.ErrIntegrity) {
+		t.Errorf("error %q is not an integrity failure", err)
+	}
+	if called {
+		t.Error("an identity was asked to unwrap")
+	}
+}
+
+type identityFunc func()
+
+func (f identityFunc) Unwrap(context.Context, []keyring.Stanza, keyring.Scope) ([]byte, error) {
+	f()
+	return nil, keyring.ErrIncorrectIdentity
 }
