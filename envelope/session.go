@@ -17,7 +17,8 @@ import (
 // token of every value the edit did not change.
 type Session struct {
 	secrets []*openedSecret
-	total   int // Secrets in the decrypted stream, encrypted or not
+	total   int                    // Secrets in the decrypted stream, encrypted or not
+	plain   map[keyring.Scope]bool // the stream's Secrets that were not encrypted
 }
 
 type openedSecret struct {
@@ -40,9 +41,10 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 	if err := st.CheckStrays(); err != nil {
 		return nil, err
 	}
-	sess := &Session{total: len(st.Secrets)}
+	sess := &Session{total: len(st.Secrets), plain: map[keyring.Scope]bool{}}
 	for i, s := range st.Secrets {
 		if s.Meta == nil {
+			sess.plain[s.Scope()] = true
 			for _, v := range s.Values {
 				if v.IsEncrypted() {
 					return nil, &manifest.Error{Secret: s, Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
@@ -187,7 +189,11 @@ func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *
 		if len(recipients) == 0 {
 			// Never another Secret's recipients: which ones a new Secret
 			// needs is the user's call.
-			return 0, hint.Wrap(fmt.Errorf("a new Secret (none of the file had this namespace and name), and %w", ErrNoKeysForNew),
+			what := "a new Secret (none of the file had this namespace and name)"
+			if sess.plain[s.Scope()] {
+				what = "a Secret that was not encrypted"
+			}
+			return 0, hint.Wrap(fmt.Errorf("%s, and %w", what, ErrNoKeysForNew),
 				"name its keys with -k/--key or KSEC_KEYS, or add a rule for it to .ksec.yaml (ksec init); ksec does not copy another Secret's recipients")
 		}
 		key, _, err := encryptSecret(ctx, st, kr, s, Recipients{Set: recipients})

@@ -127,3 +127,21 @@ func TestResealRotate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, src, string(plain))
 }
+
+// A Secret that was plaintext in the decrypted stream is not "new", but
+// it has no keys either: it needs them named.
+func TestResealPlainSecret(t *testing.T) {
+	ctx := context.Background()
+	dev, app := sessionSecret("dev", "db", "d"), sessionSecret("dev", "app", "a")
+	src := string(encrypt(t, []byte(dev), "dev")) + "---\n" + app
+	kr := testKeyring("dev")
+	st, err := manifest.Parse([]byte(src))
+	require.NoError(t, err)
+	sess, err := DecryptSession(ctx, st, kr)
+	require.NoError(t, err)
+	defer sess.Close()
+	edited, err := manifest.Parse([]byte(dev + "---\n" + app))
+	require.NoError(t, err)
+	_, err = sess.Reseal(ctx, edited, kr, func(*manifest.Secret) (Recipients, error) { return Recipients{}, nil }, ResealOptions{AllowRename: true})
+	require.ErrorContains(t, err, "(Secret dev/app): a Secret that was not encrypted, and no keys were named for it")
+}
