@@ -220,6 +220,9 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 		return nil, envelope.ErrNoSecrets
 	}
 	inherited, err := sess.Reseal(c.Context(), st, kr, forSecret, envelope.ResealOptions{AllowRename: true, Rotate: opts.Rotate})
+	if errors.Is(err, envelope.ErrNoKeysForNew) {
+		return nil, usageError{err} // keys missing from the command line
+	}
 	if err != nil {
 		return nil, err
 	}

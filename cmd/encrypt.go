@@ -243,6 +243,9 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		return nil, false, nil
 	}
 	inherited, err := sess.Reseal(c.Context(), st, kr, forSecret, envelope.ResealOptions{})
+	if errors.Is(err, envelope.ErrNoKeysForNew) {
+		return nil, false, usageError{err} // keys missing from the command line
+	}
 	if err != nil {
 		return nil, false, err
 	}
