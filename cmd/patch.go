@@ -21,6 +21,7 @@ type PatchOptions struct {
 	StringData bool
 	Secret     string
 	Identities []string
+	Rotate     bool
 }
 
 // NewCmdPatch builds ksec patch; runF replaces the work in tests.
@@ -35,7 +36,12 @@ seal a new value (under data, base64-encoded, or under stringData with
 line change; every other line stays as it was. It needs a key that can
 decrypt the file (the whole Secret is verified first).
 
-A file with several Secrets needs --secret [NAMESPACE/]NAME.`,
+A file with several Secrets needs --secret [NAMESPACE/]NAME.
+
+With --rotate the Secret also gets a new data key: every value is sealed
+afresh and the key wrapped again for the same recipients. Use it when you
+did not write the file yourself: whoever did knows its data key and could
+read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("patch takes exactly one FILE")
@@ -59,6 +65,7 @@ A file with several Secrets needs --secret [NAMESPACE/]NAME.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	f.BoolVar(&opts.Rotate, "rotate", false, "also give the Secret a new data key (re-seals every value)")
 	return c
 }
 
@@ -108,8 +115,8 @@ func (o *PatchOptions) changes() ([]envelope.Change, error) {
 			return nil, err
 		}
 	}
-	if len(out) == 0 {
-		return nil, usagef("nothing to do: give --set, --set-file or --unset")
+	if len(out) == 0 && !o.Rotate {
+		return nil, usagef("nothing to do: give --set, --set-file, --unset or --rotate")
 	}
 	return out, nil
 }
@@ -137,6 +144,19 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	out, err := envelope.Patch(c.Context(), st, kr, index, changes)
 	if err != nil {
 		return err
+	}
+	if opts.Rotate {
+		// The data key unwrapped for the patch is cached: no second
+		// unwrap (gpg run, KMS call) happens here.
+		next, err := manifest.Parse(out)
+		if err != nil {
+			return err
+		}
+		if err := envelope.RotateSecret(c.Context(), next, kr, index); err != nil {
+			return err
+		}
+		out = next.Bytes()
+		fmt.Fprintf(sys.Err, "ksec: rotated the data key of %s\n", next.Secrets[index])
 	}
 	return opts.write(sys, out, slices.Equal(out, st.Source()))
 }

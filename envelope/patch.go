@@ -102,6 +102,22 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 	return next.Bytes(), nil
 }
 
+// RotateSecret gives the encrypted Secret number index of st a new data
+// key: every value is sealed afresh (new nonces) and the key wrapped again
+// for the same recipients, so whoever knew the old key (the file's author,
+// say) cannot read what is sealed from now on. It needs a key that can
+// decrypt the Secret and every recipient's public key.
+func RotateSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index int) error {
+	s := st.Secrets[index]
+	if s.Meta == nil {
+		return &manifest.Error{Secret: s, Err: fmt.Errorf("%w: the Secret is not encrypted; there is no data key to rotate", manifest.ErrBadInput)}
+	}
+	if _, _, err := encryptSecret(ctx, st, kr, s, Recipients{Rotate: true}); err != nil {
+		return &manifest.Error{Secret: s, Err: err}
+	}
+	return nil
+}
+
 func otherField(field string) string {
 	if field == "data" {
 		return "stringData"
