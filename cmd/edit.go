@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/internal/childenv"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
@@ -309,6 +310,8 @@ func runEditor(c *cobra.Command, sys *System, editor []string, file string) erro
 	ctx := c.Context()
 	cmd := exec.CommandContext(ctx, editor[0], append(editor[1:], file)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// The editor's environment is readable by the user's other processes.
+	cmd.Env = childenv.Environ()
 	if sys.ShieldInterrupt != nil {
 		sys.ShieldInterrupt(true)
 		defer sys.ShieldInterrupt(false)

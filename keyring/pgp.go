@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/term"
 
+	"github.com/ksec-dev/ksec/internal/childenv"
 	"github.com/ksec-dev/ksec/internal/hint"
 )
 
@@ -444,10 +446,8 @@ type gpgResult struct {
 // its environment.
 func (g gpgRunner) run(ctx context.Context, stdin []byte, extraEnv []string, args ...string) (gpgResult, error) {
 	cmd := exec.CommandContext(ctx, g.bin, args...)
-	if g.env != nil || extraEnv != nil {
-		env := append(os.Environ(), g.env...)
-		cmd.Env = append(env, extraEnv...)
-	}
+	// gpg, and the gpg-agent it may start, never get ksec's key material.
+	cmd.Env = childenv.Environ(append(slices.Clone(g.env), extraEnv...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -533,6 +533,7 @@ func ttyName(ctx context.Context, f *os.File) string {
 		}
 	}
 	cmd := exec.CommandContext(ctx, "tty")
+	cmd.Env = childenv.Environ()
 	cmd.Stdin = f
 	out, err := cmd.Output()
 	if err != nil {
