@@ -240,7 +240,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	case opts.Parent != "":
 		return usagef("--parent goes with a single file")
 	}
-	files, err := opts.inputFiles(opts.Files)
+	files, err := opts.inputFiles(sys, opts.Files)
 	if err != nil {
 		return err
 	}
