@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/shlex"
@@ -164,12 +165,12 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			fmt.Fprintf(sys.Err, "ksec: edit aborted (empty file); %s left as it was\n", opts.File)
 			return nil
 		}
-		out, err := reencrypt(c, kr, sess, forSecret, edited, opts.Base64)
+		header := editHeader(opts.File, opts.Base64)
+		out, err := reencrypt(c, kr, sess, forSecret, edited, opts.Base64, strings.Count(header, "\n")+2)
 		if errors.Is(err, manifest.ErrBadInput) {
-			// Like kubectl edit: show the problem above the user's edits.
-			content = append([]byte(editMarker+"error: "+err.Error()+"\n"+
-				editMarker+"fix it and save, or save an empty file to abort.\n"), dropEditLines(edited)...)
-			content = append([]byte(editHeader(opts.File, opts.Base64)), content...)
+			// Like kubectl edit: show the problem above the user's edits,
+			// in exactly two lines (reencrypt counts on it).
+			content = append([]byte(header+editErrorLines(err)), dropEditLines(edited)...)
 			continue
 		}
 		if err != nil {
@@ -187,8 +188,13 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 }
 
 // reencrypt turns the edited text back into an encrypted manifest.
-func reencrypt(c *cobra.Command, kr *keyring.Keyring, sess *envelope.Session, forSecret func(*manifest.Secret) (envelope.Recipients, error), edited []byte, base64 bool) ([]byte, error) {
-	text := dropEditLines(edited)
+func reencrypt(c *cobra.Command, kr *keyring.Keyring, sess *envelope.Session, forSecret func(*manifest.Secret) (envelope.Recipients, error), edited []byte, base64 bool, padLines int) ([]byte, error) {
+	// ksec's lines are replaced by blank lines, as many as ksec's lines
+	// above the manifest when an error is shown in the editor, so that every
+	// line number in the error is that line in the editor's buffer; the
+	// blank lines are cut off the result.
+	pad := bytes.Repeat([]byte("\n"), padLines)
+	text := append(slices.Clone(pad), dropEditLines(edited)...)
 	st, err := manifest.Parse(text)
 	if err != nil {
 		return nil, err
@@ -208,10 +214,28 @@ func reencrypt(c *cobra.Command, kr *keyring.Keyring, sess *envelope.Session, fo
 	if len(st.Secrets) == 0 {
 		return nil, envelope.ErrNoSecrets
 	}
+	if err := st.CheckNames(); err != nil {
+		return nil, err
+	}
 	if err := sess.Reseal(c.Context(), st, kr, forSecret); err != nil {
 		return nil, err
 	}
-	return st.Bytes(), nil
+	out, ok := bytes.CutPrefix(st.Bytes(), pad)
+	if !ok {
+		return nil, errors.New("the encrypted result lost the edit header's place (a ksec bug); nothing was saved")
+	}
+	return out, nil
+}
+
+// editErrorLines is the error shown above the manifest in the editor: two
+// lines, the error and what to do, with the error's hints.
+func editErrorLines(err error) string {
+	oneLine := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace
+	next := "fix it and save, or save an empty file to abort."
+	if hints := hint.All(err); len(hints) > 0 {
+		next = "hint: " + oneLine(strings.Join(hints, "; ")) + "; " + next
+	}
+	return editMarker + "error: " + oneLine(err.Error()) + "\n" + editMarker + next + "\n"
 }
 
 // dropEditLines removes the lines ksec put at the top of the edit file.

@@ -91,6 +91,9 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := st.CheckNames(); err != nil {
+		return err
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
@@ -252,7 +255,11 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if len(st.Secrets) == 0 {
 			return nil, false, nil // not a Secret: left alone
 		}
-		forSecret, _, err := recipientsFor(ctx, sys, kr, opts.Keys, file)
+		err := st.CheckNames()
+		var forSecret func(*manifest.Secret) (envelope.Recipients, error)
+		if err == nil {
+			forSecret, _, err = recipientsFor(ctx, sys, kr, opts.Keys, file)
+		}
 		if err == nil {
 			err = checkRecipients(st, forSecret)
 		}

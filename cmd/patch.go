@@ -131,6 +131,9 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := st.CheckNames(); err != nil {
+		return err
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
