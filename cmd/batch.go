@@ -213,6 +213,10 @@ func batchErrors(sys *System, results []batchResult) error {
 			code = c
 		}
 	}
+	if failed == 0 && skipped > 0 {
+		// Only an interrupt stops files without a failure.
+		return fmt.Errorf("%s not worked on: %w", countOf(skipped, "file", "files"), context.Canceled)
+	}
 	if failed == 0 {
 		return nil
 	}
