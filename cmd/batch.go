@@ -92,6 +92,13 @@ func (d *dirOptions) walk(sys *System) ([]string, error) {
 			}
 			if why := skipName(e.Name()); why != "" {
 				skip(path, why)
+				// Passed over, a Secret in a hidden file would stay in
+				// plaintext or be missing from the output: say so always.
+				if why == "hidden file" && e.Type().IsRegular() {
+					if src, err := readManifestFile(path); err == nil && manifest.HoldsSecret(src) {
+						fmt.Fprintf(sys.Err, "ksec: warning: %s holds a Secret but is hidden, so -R passes over it: name it on the command line to include it\n", path)
+					}
+				}
 				return nil
 			}
 			if !e.Type().IsRegular() {

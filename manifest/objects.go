@@ -17,16 +17,36 @@ import (
 // a stream that does not parse: the caller's own parse reports it. why
 // says what disqualified src.
 func Objects(src []byte) (ok bool, why string) {
+	secret, why, docs, err := scanObjects(src)
+	switch {
+	case secret || err != nil:
+		return true, ""
+	case docs == 0:
+		return false, "no document"
+	}
+	return why == "", why
+}
+
+// HoldsSecret reports whether some document of src is a Secret (or a List)
+// or has a ksec block. A stream that does not parse holds none.
+func HoldsSecret(src []byte) bool {
+	secret, _, _, err := scanObjects(src)
+	return secret && err == nil
+}
+
+// scanObjects reads src's documents until one is a Secret, a List or has
+// a ksec block (secret), and says why the first of the others is not a
+// Kubernetes object.
+func scanObjects(src []byte) (secret bool, why string, docs int, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(src))
-	docs := 0
 	for {
 		var root yaml.Node
 		err := dec.Decode(&root)
 		if err == io.EOF {
-			break
+			return false, why, docs, nil
 		}
 		if err != nil {
-			return true, ""
+			return false, why, docs, err
 		}
 		if len(root.Content) == 0 {
 			continue
@@ -37,7 +57,7 @@ func Objects(src []byte) (ok bool, why string) {
 		}
 		docs++
 		if n.Kind == yaml.MappingNode && (field(n, MetadataKey) != nil || isSecretKind(n)) {
-			return true, ""
+			return true, "", docs, nil
 		}
 		switch {
 		case why != "":
@@ -49,10 +69,6 @@ func Objects(src []byte) (ok bool, why string) {
 			why = "a kustomize file"
 		}
 	}
-	if docs == 0 {
-		return false, "no document"
-	}
-	return why == "", why
 }
 
 // isSecretKind reports whether a document is a Secret or a List, which may

@@ -1,6 +1,9 @@
 package manifest
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestObjects(t *testing.T) {
 	for _, c := range []struct {
@@ -28,6 +31,10 @@ func TestObjects(t *testing.T) {
 		ok, why := Objects([]byte(c.src))
 		if ok != c.ok || why != c.why {
 			t.Errorf("%s: Objects = %v, %q; want %v, %q", c.name, ok, why, c.ok, c.why)
+		}
+		secret := strings.Contains(c.src, "Secret") || strings.Contains(c.src, "ksec:") || strings.Contains(c.src, "List")
+		if got := HoldsSecret([]byte(c.src)); got != secret {
+			t.Errorf("%s: HoldsSecret = %v, want %v", c.name, got, secret)
 		}
 	}
 }
