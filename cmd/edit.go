@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/shlex"
 	"github.com/spf13/cobra"
 
 	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/internal/childenv"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
@@ -175,12 +177,12 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			fmt.Fprintf(sys.Err, "ksec: edit aborted (empty file); %s left as it was\n", opts.File)
 			return nil
 		}
-		out, err := reencrypt(c, sys, kr, sess, forSecret, edited, opts)
+		header := editHeader(opts.File, opts.Base64)
+		out, err := reencrypt(c, sys, kr, sess, forSecret, edited, opts, strings.Count(header, "\n")+2)
 		if errors.Is(err, manifest.ErrBadInput) {
-			// Like kubectl edit: show the problem above the user's edits.
-			content = append([]byte(editMarker+"error: "+err.Error()+"\n"+
-				editMarker+"fix it and save, or save an empty file to abort.\n"), dropEditLines(edited)...)
-			content = append([]byte(editHeader(opts.File, opts.Base64)), content...)
+			// Like kubectl edit: show the problem above the user's edits,
+			// in exactly two lines (reencrypt counts on it).
+			content = append([]byte(header+editErrorLines(err)), dropEditLines(edited)...)
 			continue
 		}
 		if err != nil {
@@ -198,8 +200,13 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 }
 
 // reencrypt turns the edited text back into an encrypted manifest.
-func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelope.Session, forSecret func(*manifest.Secret) (envelope.Recipients, error), edited []byte, opts *EditOptions) ([]byte, error) {
-	text := dropEditLines(edited)
+func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelope.Session, forSecret func(*manifest.Secret) (envelope.Recipients, error), edited []byte, opts *EditOptions, padLines int) ([]byte, error) {
+	// ksec's lines are replaced by blank lines, as many as ksec's lines
+	// above the manifest when an error is shown in the editor, so that every
+	// line number in the error is that line in the editor's buffer; the
+	// blank lines are cut off the result.
+	pad := bytes.Repeat([]byte("\n"), padLines)
+	text := append(slices.Clone(pad), dropEditLines(edited)...)
 	st, err := manifest.Parse(text)
 	if err != nil {
 		return nil, err
@@ -219,6 +226,9 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 	if len(st.Secrets) == 0 {
 		return nil, envelope.ErrNoSecrets
 	}
+	if err := st.CheckNames(); err != nil {
+		return nil, err
+	}
 	inherited, err := sess.Reseal(c.Context(), st, kr, forSecret, envelope.ResealOptions{AllowRename: true, Rotate: opts.Rotate})
 	if errors.Is(err, envelope.ErrNoKeysForNew) {
 		return nil, usageError{err} // keys missing from the command line
@@ -234,7 +244,22 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 	if opts.Rotate {
 		fmt.Fprintf(sys.Err, "ksec: rotated the data key of %s\n", countOf(len(inherited), "Secret", "Secrets"))
 	}
-	return st.Bytes(), nil
+	out, ok := bytes.CutPrefix(st.Bytes(), pad)
+	if !ok {
+		return nil, errors.New("the encrypted result lost the edit header's place (a ksec bug); nothing was saved")
+	}
+	return out, nil
+}
+
+// editErrorLines is the error shown above the manifest in the editor: two
+// lines, the error and what to do, with the error's hints.
+func editErrorLines(err error) string {
+	oneLine := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace
+	next := "fix it and save, or save an empty file to abort."
+	if hints := hint.All(err); len(hints) > 0 {
+		next = "hint: " + oneLine(strings.Join(hints, "; ")) + "; " + next
+	}
+	return editMarker + "error: " + oneLine(err.Error()) + "\n" + editMarker + next + "\n"
 }
 
 // scopeName writes a Secret's scope as NAMESPACE/NAME, or NAME without one.
@@ -341,6 +366,8 @@ func runEditor(c *cobra.Command, sys *System, editor []string, file string) erro
 	ctx := c.Context()
 	cmd := exec.CommandContext(ctx, editor[0], append(editor[1:], file)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// The editor's environment is readable by the user's other processes.
+	cmd.Env = childenv.Environ()
 	if sys.ShieldInterrupt != nil {
 		sys.ShieldInterrupt(true)
 		defer sys.ShieldInterrupt(false)

@@ -100,6 +100,9 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := st.CheckNames(); err != nil {
+		return err
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
@@ -316,7 +319,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	case opts.Parent != "":
 		return usagef("--parent goes with a single file")
 	}
-	files, err := opts.inputFiles(opts.Files)
+	files, err := opts.inputFiles(sys, opts.Files)
 	if err != nil {
 		return err
 	}
@@ -328,7 +331,11 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if len(st.Secrets) == 0 {
 			return nil, false, nil // not a Secret: left alone
 		}
-		forSecret, _, err := recipientsFor(ctx, sys, kr, opts.Keys, file)
+		err := st.CheckNames()
+		var forSecret func(*manifest.Secret) (envelope.Recipients, error)
+		if err == nil {
+			forSecret, _, err = recipientsFor(ctx, sys, kr, opts.Keys, file)
+		}
 		if err == nil {
 			err = checkRecipients(st, forSecret)
 		}

@@ -31,8 +31,9 @@ func NewCmdPatch(sys *System, runF func(*cobra.Command, *PatchOptions) error) *c
 		Use:   "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
 		Short: "Set or remove single values of an encrypted Secret, without an editor",
 		Long: `Change single values of an encrypted Secret in place: --set and --set-file
-seal a new value (under data, base64-encoded, or under stringData with
---string-data), --unset removes a key. Only the changed values and the MAC
+seal a new value where the key is (a new key goes under data,
+base64-encoded, or under stringData with --string-data, which also moves a
+data key there), --unset removes a key. Only the changed values and the MAC
 line change; every other line stays as it was. It needs a key that can
 decrypt the file (the whole Secret is verified first).
 
@@ -71,7 +72,7 @@ read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 
 // changes turns the flags into changes, reading --set-file files once.
 func (o *PatchOptions) changes() ([]envelope.Change, error) {
-	field := "data"
+	field := "" // where the key is; data for a new key
 	if o.StringData {
 		field = "stringData"
 	}
@@ -135,6 +136,9 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	}
 	index, err := pickSecret(st, opts.Secret)
 	if err != nil {
+		return err
+	}
+	if err := st.CheckNames(); err != nil {
 		return err
 	}
 	kr, err := newKeyring(sys, opts.Identities)

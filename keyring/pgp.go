@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/childenv"
 	"github.com/ksec-dev/ksec/internal/hint"
 )
 
@@ -530,10 +532,8 @@ func (g gpgRunner) runLimited(ctx context.Context, stdin []byte, extraEnv []stri
 		}
 	}
 	cmd := exec.CommandContext(ctx, g.bin, args...)
-	if g.env != nil || extraEnv != nil {
-		env := append(os.Environ(), g.env...)
-		cmd.Env = append(env, extraEnv...)
-	}
+	// gpg, and the gpg-agent it may start, never get ksec's key material.
+	cmd.Env = childenv.Environ(append(slices.Clone(g.env), extraEnv...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -663,6 +663,7 @@ func ttyName(ctx context.Context, f *os.File) string {
 		}
 	}
 	cmd := exec.CommandContext(ctx, "tty")
+	cmd.Env = childenv.Environ()
 	cmd.Stdin = f
 	out, err := cmd.Output()
 	if err != nil {
