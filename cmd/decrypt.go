@@ -187,7 +187,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	case opts.InPlace && opts.Output != "":
 		return usagef("-i/--in-place and -o/--output cannot be used together")
 	}
-	files, err := opts.inputFiles(opts.Files)
+	files, err := opts.inputFiles(sys, opts.Files)
 	if err != nil {
 		return err
 	}
