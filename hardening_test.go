@@ -1045,7 +1045,7 @@ func TestHostileInput(t *testing.T) {
 				t.Fatalf("decrypt: exit %d: %s", r.code, r.stderr)
 			}
 			r = b.run(nil, nil, "decrypt", "-I", id, enc)
-			checkCleanError(t, r, 4, `document 1 \(Secret ns/s\): no key could decrypt; recipients: age:age1`)
+			checkCleanError(t, r, 4, `document 1 \(Secret ns/s\): no key could decrypt: none of your keys is a recipient; recipients: age:age1`)
 			if len(r.stderr) > 200<<10 {
 				t.Logf("note: the no-key error lists every recipient: %d KiB", len(r.stderr)>>10)
 			}

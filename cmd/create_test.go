@@ -425,7 +425,7 @@ func TestCreateErrors(t *testing.T) {
 		code: ExitUsage, log: `ksec: error: key "a" is given twice` + "\n",
 	}, {
 		args: []string{"create", "db", "--from-literal", "a=b", "-k", "pgp:/nonexistent.asc"},
-		code: ExitError, log: `ksec: error: key "pgp:/nonexistent.asc": no such key file` + "\n",
+		code: ExitError, log: `ksec: error: key "pgp:/nonexistent.asc": no such key file, and not a fingerprint, key ID or email address` + "\n",
 	}} {
 		r := inspectCreateCLI(t, dir, tc.env, "", tc.args...)
 		require.Equal(t, tc.code, r.code, "%v: %s", tc.args, r.log)

@@ -149,7 +149,7 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	default:
 		value, err := extract(plain, opts.Secret, opts.Extract)
 		if err != nil {
-			return err
+			return explainNoSecrets(err, opts.inputName(), plain)
 		}
 		return opts.write(sys, value, false)
 	}

@@ -130,7 +130,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			return err
 		}
 		if len(st.Secrets) == 0 {
-			return envelope.ErrNoSecrets
+			return explainNoSecrets(envelope.ErrNoSecrets, opts.File, st)
 		}
 		if sess, err = envelope.DecryptSession(ctx, st, kr); err != nil {
 			return err
@@ -224,7 +224,7 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 		}
 	}
 	if len(st.Secrets) == 0 {
-		return nil, envelope.ErrNoSecrets
+		return nil, explainNoSecrets(envelope.ErrNoSecrets, "the edited file", st)
 	}
 	if err := st.CheckNames(); err != nil {
 		return nil, err

@@ -126,7 +126,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	}
 	hand, err := envelope.EncryptEachReport(ctx, st, kr, forSecret)
 	if err != nil {
-		return err
+		return explainNoSecrets(err, opts.inputName(), st)
 	}
 	for _, h := range hand {
 		fmt.Fprintf(sys.Err, "ksec: note: %s: sealed %s added by hand with the data key the file already had: whoever holds that key (the file's author, every recipient) can read %s\n",

@@ -62,7 +62,9 @@ func reportError(w io.Writer, err error) int {
 	if errors.As(err, &version) {
 		hints = append(hints, "the file was written by a newer ksec: upgrade ksec to read it")
 	}
-	if code == ExitUsage {
+	if code == ExitUsage && len(hints) == 0 {
+		// Only where no better advice was given: after a specific hint the
+		// generic one adds nothing.
 		hints = append(hints, "run 'ksec --help' or 'ksec COMMAND --help' for usage")
 	}
 	var seen []string

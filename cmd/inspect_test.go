@@ -411,12 +411,12 @@ func TestInspectBadFiles(t *testing.T) {
 	r := inspectCreateCLI(t, dir, nil, "", "inspect", "-o", "json", "bad.yaml", "plain.yaml", "missing.yaml")
 	require.Equal(t, ExitBadInput, r.code, "bad input outranks a later unreadable file")
 	require.True(t, errors.Is(r.err, manifest.ErrBadInput))
-	require.Equal(t, "ksec: error: bad.yaml: document 1: bad input: invalid YAML: line 2: did not find expected node content\n"+
+	require.Equal(t, "ksec: error: bad.yaml: document 1: bad input: invalid YAML: line 1: did not find expected node content\n"+
 		"ksec: error: missing.yaml: no such file or directory\n", r.log)
 	var report inspectReport
 	require.NoError(t, json.Unmarshal([]byte(r.out), &report))
 	require.Len(t, report.Files, 3)
-	require.Equal(t, "document 1: bad input: invalid YAML: line 2: did not find expected node content", *report.Files[0].Error)
+	require.Equal(t, "document 1: bad input: invalid YAML: line 1: did not find expected node content", *report.Files[0].Error)
 	require.Empty(t, report.Files[0].Secrets)
 	require.Nil(t, report.Files[1].Error)
 	require.Len(t, report.Files[1].Secrets, 1)

@@ -136,7 +136,7 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	}
 	index, err := pickSecret(st, opts.Secret)
 	if err != nil {
-		return err
+		return explainNoSecrets(err, opts.inputName(), st)
 	}
 	if err := st.CheckNames(); err != nil {
 		return err

@@ -400,7 +400,7 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 		}
 		p, err := key.Open(v.Location(s), v.Text)
 		if err != nil {
-			return nil, nil, &manifest.Error{Value: v, Err: err}
+			return nil, nil, explainScope(key, s, &manifest.Error{Value: v, Err: err})
 		}
 		opened[v] = p
 	}

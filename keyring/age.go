@@ -176,7 +176,7 @@ func NewAgeIdentities(ids []age.Identity, source string) Identity {
 	for _, id := range ids {
 		keys = append(keys, ageKey{id: ageIdentityID(id), identity: id})
 	}
-	return &ageIdentities{source: source, keys: keys}
+	return &ageIdentities{source: source, label: source, keys: keys}
 }
 
 func ageIdentityID(id age.Identity) string {
@@ -191,6 +191,7 @@ func ageIdentityID(id age.Identity) string {
 
 type ageIdentities struct {
 	source string
+	label  string // names it in the list of keys tried: "identity file F", "KSEC_AGE_KEY"
 	keys   []ageKey
 }
 

@@ -59,7 +59,11 @@ func looksLikePath(s string) bool {
 // parseIdentity routes by content. label starts error messages.
 func parseIdentity(data []byte, source, label string) (Identity, error) {
 	if IsPGPKeyData(data) {
-		return NewPGPFileIdentity(data, source)
+		id, err := NewPGPFileIdentity(data, source)
+		if p, ok := id.(*pgpFileIdentity); ok {
+			p.label = label
+		}
+		return id, err
 	}
 	first := firstKeyLine(data)
 	pemType := pemBlockType(data)
@@ -81,6 +85,9 @@ func parseIdentity(data []byte, source, label string) (Identity, error) {
 	case isSSHPublicKeyLine(first):
 		return nil, hint.Wrap(fmt.Errorf("%s holds an SSH public key, not the private key", label),
 			hintPublicNotIdent+" (for SSH, the file without .pub)")
+	case looksLikeManifest(data):
+		return nil, hint.Wrap(fmt.Errorf("%s looks like a Kubernetes manifest, not a key", label),
+			"-I/--identity names a secret key file: ksec decrypt -I KEYFILE FILE")
 	}
 	return nil, hint.Wrap(fmt.Errorf("%s is not a key ksec understands: expected %s", label, identityKinds), hintIdentityKinds)
 }
@@ -136,7 +143,9 @@ func parseAgeIdentities(data []byte, source, label string) (Identity, error) {
 	if err != nil {
 		return nil, hint.Wrap(fmt.Errorf("%s: not a valid age identity file: %w", label, err), hintAgeFile)
 	}
-	return NewAgeIdentities(ids, source), nil
+	a := NewAgeIdentities(ids, source).(*ageIdentities)
+	a.label = label
+	return a, nil
 }
 
 func parseSSHIdentity(data []byte, source, label string) (Identity, error) {
@@ -169,7 +178,7 @@ func parseSSHIdentity(data []byte, source, label string) (Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: unusable SSH private key: %w", label, err)
 	}
-	return &ageIdentities{source: source, keys: []ageKey{{id: sshKeyID(pub), identity: id}}}, nil
+	return &ageIdentities{source: source, label: label, keys: []ageKey{{id: sshKeyID(pub), identity: id}}}, nil
 }
 
 // NewDefaultAgeIdentity returns an identity for the default identity file

@@ -85,8 +85,10 @@ func RefOf(r Recipient) Ref { return Ref{Type: r.Type(), ID: r.ID()} }
 // the key itself where the spec alone says it (a pgp fingerprint), so a
 // recipient can be removed even when its public key is not at hand.
 func (k *Keyring) ParseRef(ctx context.Context, spec string) (Ref, error) {
-	if typ, rest, err := k.splitSpec(spec); err == nil && typ == "pgp" && IsFingerprint(rest) {
-		return Ref{Type: "pgp", ID: strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(rest, "0x"), "0X"))}, nil
+	if typ, rest, err := k.splitSpec(spec); err == nil && typ == "pgp" {
+		if fpr, ok := compactFingerprint(rest); ok {
+			return Ref{Type: "pgp", ID: fpr}, nil
+		}
 	}
 	r, err := k.ParseRecipient(ctx, spec)
 	if err != nil {
@@ -193,22 +195,36 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 		}
 	}
 	var failures []error
-	seen := map[string]bool{}
-	try := func(id Identity, s Stanza) []byte {
-		key, err := id.Unwrap(ctx, []Stanza{s}, scope)
+	var attempts []*attempt
+	seen := map[string]*stanzaError{} // failures by message, with the stanzas that gave each
+	try := func(a *attempt, s Stanza) []byte {
+		key, err := a.id.Unwrap(ctx, []Stanza{s}, scope)
 		if err == nil {
 			k.remember(s, scope, key)
 			return key
 		}
-		if !errors.Is(err, ErrIncorrectIdentity) && !seen[err.Error()] {
-			seen[err.Error()] = true
-			failures = append(failures, err)
+		switch {
+		case errors.Is(err, ErrIncorrectIdentity):
+			a.errs = append(a.errs, err)
+		case seen[err.Error()] != nil:
+			seen[err.Error()].add(s)
+		default:
+			f := &stanzaError{err: err}
+			f.add(s)
+			seen[err.Error()] = f
+			failures = append(failures, f)
 		}
 		return nil
 	}
+	explicit := false
 	for _, id := range k.identities {
+		a := &attempt{id: id}
+		attempts = append(attempts, a)
+		if _, ok := id.(*defaultAgeIdentity); !ok {
+			explicit = true
+		}
 		for _, s := range stanzas {
-			if key := try(id, s); key != nil {
+			if key := try(a, s); key != nil {
 				return key, nil
 			}
 		}
@@ -218,8 +234,10 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 		if id == nil {
 			continue
 		}
+		a := &attempt{id: id}
+		attempts = append(attempts, a)
 		for _, s := range stanzasOfType(stanzas, p.Type()) {
-			if key := try(id, s); key != nil {
+			if key := try(a, s); key != nil {
 				return key, nil
 			}
 			if ctx.Err() != nil {
@@ -227,13 +245,25 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 			}
 		}
 	}
-	err := error(&NoIdentityError{Stanzas: stanzas, Failures: failures})
-	if len(failures) == 0 {
-		// Nothing failed: this user simply holds none of the keys.
-		err = hint.Wrap(err, "none of your keys is a recipient: pass a recipient's key file with -I/--identity "+
-			"(or KSEC_IDENTITY_FILE, KSEC_AGE_KEY), import a recipient's OpenPGP key into gpg, or ask a recipient to add you (ksec encrypt -k +KEY)")
+	tried, anyKey := describeAttempts(ctx, attempts, stanzas)
+	if !explicit {
+		tried = append([]string{"no key file was named (-I/--identity, KSEC_IDENTITY_FILE) and KSEC_AGE_KEY is not set"}, tried...)
 	}
-	return nil, err
+	e := &NoIdentityError{Stanzas: stanzas, Failures: failures, Tried: tried, NoKey: !anyKey}
+	hints := make([]string, 0, len(tried)+1)
+	for _, t := range tried {
+		hints = append(hints, "tried: "+t)
+	}
+	switch {
+	case len(failures) > 0:
+	case e.NoKey:
+		hints = append(hints, "decrypting needs the secret key of one of the recipients: pass it with -I/--identity FILE "+
+			"(or KSEC_IDENTITY_FILE, or KSEC_AGE_KEY in CI), or import it into gpg (gpg --import)")
+	default:
+		hints = append(hints, "ask someone who can decrypt the file to add one of your public keys (ksec encrypt -i -k +KEY FILE), "+
+			"or use a recipient's secret key (-I/--identity FILE)")
+	}
+	return nil, hint.Wrap(e, hints...)
 }
 
 // cacheKey names one wrapped key within one scope (cloud KMS wrappings are
@@ -314,6 +344,12 @@ func stanzasOfType(stanzas []Stanza, typ string) []Stanza {
 type NoIdentityError struct {
 	Stanzas  []Stanza
 	Failures []error
+	// Tried says, one line per key, which keys were tried and why each did
+	// not fit (the error's hints repeat it).
+	Tried []string
+	// NoKey is set when no key at all was found to try, as opposed to keys
+	// that are not recipients.
+	NoKey bool
 }
 
 func (e *NoIdentityError) Error() string {
@@ -329,7 +365,15 @@ func (e *NoIdentityError) Error() string {
 		}
 		ids = append(ids, s.Type+":"+id)
 	}
-	msg := "no key could decrypt; recipients: " + strings.Join(ids, ", ")
+	msg := "no key could decrypt"
+	switch {
+	case len(e.Failures) > 0:
+	case e.NoKey:
+		msg += ": ksec found no key of yours to try"
+	default:
+		msg += ": none of your keys is a recipient"
+	}
+	msg += "; recipients: " + strings.Join(ids, ", ")
 	for _, f := range e.Failures {
 		msg += "; " + f.Error()
 	}

@@ -98,8 +98,22 @@ func (p *pgpProvider) Type() string { return pgpType }
 // ParseRecipient resolves a 40-hex fingerprint (optionally 0x-prefixed)
 // through gpg's public keyring, or reads a public-key file.
 func (p *pgpProvider) ParseRecipient(ctx context.Context, spec string) (Recipient, error) {
-	if IsFingerprint(spec) {
-		return p.recipientFromGPG(ctx, normalizeFingerprint(spec))
+	if fpr, ok := compactFingerprint(spec); ok {
+		return p.recipientFromGPG(ctx, fpr)
+	}
+	if !isRegularFile(spec) {
+		// A key ID or an email address, looked up in gpg's keyring; an
+		// existing file of that name is read as a key file instead.
+		if isShortKeyID(spec) {
+			return nil, hint.Wrap(errors.New("an 8-digit short key ID is ambiguous (anyone can make a key with the same one)"), hintPGPName)
+		}
+		if pgpKeyName(spec) != "" {
+			fpr, err := p.resolvePGPName(ctx, spec)
+			if err != nil {
+				return nil, err
+			}
+			return p.recipientFromGPG(ctx, fpr)
+		}
 	}
 	return recipientFromFile(spec)
 }
@@ -138,9 +152,12 @@ func recipientFromFile(path string) (Recipient, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, hint.Wrap(errors.New("no such key file"), specHint)
+			return nil, hint.Wrap(errors.New("no such key file, and not a fingerprint, key ID or email address"), specHint)
 		}
 		return nil, fmt.Errorf("reading key file: %w", err)
+	}
+	if err := explainKeyFile(data, path); err != nil {
+		return nil, err
 	}
 	el, err := readPGPKeys(data)
 	if err != nil {
@@ -253,7 +270,7 @@ type pgpAgentIdentity struct {
 }
 
 func (id *pgpAgentIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) ([]byte, error) {
-	var failures []error
+	var failures, incorrect []error
 	var ids []string
 	for _, s := range stanzas {
 		if s.Type != pgpType {
@@ -265,6 +282,7 @@ func (id *pgpAgentIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scop
 			return key, nil
 		}
 		if errors.Is(err, ErrIncorrectIdentity) {
+			incorrect = append(incorrect, err)
 			continue
 		}
 		var fatal *fatalError
@@ -275,6 +293,9 @@ func (id *pgpAgentIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scop
 	}
 	if len(failures) > 0 {
 		return nil, joinErrors(failures)
+	}
+	if len(incorrect) > 0 {
+		return nil, joinErrors(incorrect) // gpg's answers, for the list of keys tried
 	}
 	return nil, fmt.Errorf("gpg has no secret key for %s: %w", describeIDs(ids), ErrIncorrectIdentity)
 }
@@ -371,7 +392,11 @@ func (g gpgRunner) decrypt(ctx context.Context, s Stanza) ([]byte, error) {
 			missing = herr == nil && !has
 		}
 		if missing {
-			return nil, fmt.Errorf("gpg has no secret key for pgp:%s: %w", s.ID, ErrIncorrectIdentity)
+			ids := slices.DeleteFunc(st.args("NO_SECKEY"), func(id string) bool { return !isHex(id) || len(id) > 40 })
+			if len(ids) == 0 {
+				ids = slices.DeleteFunc(slices.Clone(encTo), func(id string) bool { return !isHex(id) || len(id) > 40 })
+			}
+			return nil, &gpgNoSecretKeyError{stanza: s.ID, keyIDs: ids, gpg: sanitizeOneLine(res.messages("decryption failed"), 200)}
 		}
 	}
 	e := fmt.Errorf("gpg could not decrypt pgp:%s: %w", s.ID, res.failure(err))
@@ -611,7 +636,9 @@ func (r gpgResult) messages(prefer string) string {
 	if len(out) == 0 {
 		return "no message from gpg"
 	}
-	return strings.Join(out, "; ")
+	// gpg's messages may quote a user ID or a file's bytes: one line,
+	// printable, bounded.
+	return sanitizeOneLine(strings.Join(out, "; "), 300)
 }
 
 // failure describes a failed gpg run from its exit error and messages.
@@ -705,11 +732,12 @@ func NewPGPFileIdentity(data []byte, source string) (Identity, error) {
 	if len(secret) == 0 {
 		return nil, hint.Wrap(fmt.Errorf("%s holds no OpenPGP secret key, only public keys", source), hintExportSecret)
 	}
-	return &pgpFileIdentity{source: source, keys: secret}, nil
+	return &pgpFileIdentity{source: source, label: source, keys: secret}, nil
 }
 
 type pgpFileIdentity struct {
 	source string
+	label  string // names it in the list of keys tried
 	keys   openpgp.EntityList
 }
 

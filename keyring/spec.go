@@ -13,7 +13,8 @@ import (
 var specTypes = []string{"pgp", "aws", "gcp", "age"}
 
 // SplitSpec returns a key spec's type and the rest. Explicit "TYPE:" prefixes
-// win; bare forms are recognised by shape: 40 hex digits or an existing file
+// win; bare forms are recognised by shape: 40 hex digits (with or without
+// gpg's spaces), a 16-hex key ID, an email address or an existing file
 // (pgp), an AWS KMS ARN (aws), a Cloud KMS key name (gcp), an age or SSH
 // public key (age).
 func SplitSpec(spec string) (typ, rest string, err error) {
@@ -28,6 +29,10 @@ func SplitSpec(spec string) (typ, rest string, err error) {
 	switch {
 	case IsFingerprint(spec):
 		return "pgp", spec, nil
+	case pgpKeyName(spec) != "":
+		return "pgp", spec, nil
+	case isSpacedFingerprint(spec):
+		return "pgp", spec, nil
 	case strings.HasPrefix(spec, "arn:aws:kms:") || strings.HasPrefix(spec, "arn:aws-"):
 		return "aws", spec, nil
 	case strings.HasPrefix(spec, "projects/") && strings.Contains(spec, "/cryptoKeys/"):
@@ -35,7 +40,7 @@ func SplitSpec(spec string) (typ, rest string, err error) {
 	case strings.HasPrefix(spec, "age1") || strings.HasPrefix(spec, "ssh-ed25519 ") || strings.HasPrefix(spec, "ssh-rsa "):
 		return "age", spec, nil
 	}
-	if st, err := os.Stat(spec); err == nil && st.Mode().IsRegular() {
+	if isRegularFile(spec) {
 		return "pgp", spec, nil
 	}
 	return "", "", hint.Wrap(fmt.Errorf("key %s: not a key spec ksec understands, nor an existing key file", QuoteSpec(spec)), specHint)
@@ -53,7 +58,7 @@ func QuoteSpec(spec string) string {
 	return fmt.Sprintf("%q", spec)
 }
 
-const specHint = "keys are written pgp:FINGERPRINT or pgp:PATH (an OpenPGP key), age:age1… or age:ssh-ed25519 … (an age recipient), aws:arn:aws:kms:… or gcp:projects/…/cryptoKeys/…; bare forms work too"
+const specHint = "keys are written pgp:FINGERPRINT, pgp:KEYID, pgp:EMAIL or pgp:PATH (an OpenPGP key, looked up in gpg or read from a file), age:age1… or age:ssh-ed25519 … (an age recipient), aws:arn:aws:kms:… or gcp:projects/…/cryptoKeys/…; bare forms work too"
 
 // IsFingerprint reports whether s is a v4 OpenPGP fingerprint: 40 hex digits,
 // optionally with a 0x prefix.
@@ -68,4 +73,17 @@ func IsFingerprint(s string) bool {
 		}
 	}
 	return true
+}
+
+// isRegularFile reports whether path names an existing regular file.
+func isRegularFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// isSpacedFingerprint reports whether s is a fingerprint as gpg
+// --fingerprint prints it, in groups with spaces.
+func isSpacedFingerprint(s string) bool {
+	_, ok := compactFingerprint(s)
+	return ok
 }

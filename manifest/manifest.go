@@ -152,34 +152,17 @@ func Parse(src []byte) (*Stream, error) {
 			break
 		}
 		if err != nil {
-			return nil, &Error{Doc: doc, Err: fmt.Errorf("%w: invalid YAML: %s", ErrBadInput, yamlErrorText(err))}
+			return nil, explainTemplate(src, &Error{Doc: doc, Err: fmt.Errorf("%w: invalid YAML: %s", ErrBadInput, yamlErrorText(err, src))})
 		}
 		if len(root.Content) == 0 {
 			continue
 		}
 		st.docs[doc] = root.Content[0]
 		if err := st.addDocument(doc, root.Content[0]); err != nil {
-			return nil, err
+			return nil, explainTemplate(src, err)
 		}
 	}
 	return st, nil
-}
-
-// yamlErrorText drops the library's "yaml: " prefix and mends its line
-// numbers: for parser errors that carry a context ("did not find expected
-// …") it reports the context's 0-based line, one less than the 1-based
-// lines it uses everywhere else.
-func yamlErrorText(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var line int
-	var rest string
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		_, rest, _ = strings.Cut(msg, ": ")
-		if strings.HasPrefix(rest, "did not find expected") {
-			return fmt.Sprintf("line %d: %s", line+1, rest)
-		}
-	}
-	return msg
 }
 
 func (st *Stream) addDocument(doc int, n *yaml.Node) error {
