@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // batchOptions are the flags of commands that take many files.
@@ -82,6 +83,7 @@ type batchResult struct {
 	out     []byte
 	changed bool
 	err     error
+	snap    *outfile.Snapshot // what was read, to refuse a file changed since
 }
 
 // runBatch reads and parses every file and runs work on it with a bounded number of workers and
@@ -98,7 +100,7 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				st, err := parseFile(files[i])
+				st, snap, err := parseFile(files[i])
 				var out []byte
 				var changed bool
 				if err == nil {
@@ -107,7 +109,7 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 				if err != nil && ctx.Err() != nil && parent.Err() == nil {
 					err = errSkipped // stopped because another file failed
 				}
-				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err}
+				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err, snap: snap}
 				if err != nil && !b.KeepGoing {
 					cancel()
 				}
@@ -177,7 +179,8 @@ func joinStreams(results []batchResult) []byte {
 
 // writeInPlace writes every changed file back, with the worker pool: each
 // write is an fsync'ed atomic rename, which is slow one after another.
-func (b *batchOptions) writeInPlace(sys *System, results []batchResult) error {
+// like gives the output's kind (plaintext or not) and --force.
+func (b *batchOptions) writeInPlace(sys *System, results []batchResult, like ioOptions) error {
 	var mu sync.Mutex
 	var first error
 	next := make(chan batchResult)
@@ -187,7 +190,7 @@ func (b *batchOptions) writeInPlace(sys *System, results []batchResult) error {
 		go func() {
 			defer wg.Done()
 			for r := range next {
-				io := ioOptions{Input: r.file, InPlace: true}
+				io := ioOptions{Input: r.file, InPlace: true, Force: like.Force, plaintext: like.plaintext, snap: r.snap}
 				if err := io.write(sys, r.out, false); err != nil {
 					mu.Lock()
 					if first == nil {

@@ -79,6 +79,7 @@ Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
 	opts.batchOptions.bind(f)
+	opts.bindForce(f)
 	f.StringVar(&opts.Parent, "parent", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
 	return c
 }
@@ -149,7 +150,12 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		}
 		return nil, false, nil
 	}
-	src, err := readManifestFile(parent)
+	src, snap, err := readManifestFileSnap(parent)
+	if !explicit {
+		// The -o file is read as the parent and then replaced: refuse
+		// to replace it if it changes meanwhile.
+		opts.outSnap = snap
+	}
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil
@@ -268,7 +274,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if failed != nil && !opts.KeepGoing {
 		return failed
 	}
-	if err := opts.writeInPlace(sys, results); err != nil {
+	if err := opts.writeInPlace(sys, results, opts.ioOptions); err != nil {
 		return err
 	}
 	return failed

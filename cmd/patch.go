@@ -59,6 +59,7 @@ A file with several Secrets needs --secret [NAMESPACE/]NAME.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	opts.bindForce(f)
 	return c
 }
 

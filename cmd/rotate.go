@@ -14,6 +14,7 @@ import (
 type RotateOptions struct {
 	Files      []string
 	InPlace    bool
+	Force      bool
 	Identities []string
 }
 
@@ -48,6 +49,7 @@ several, -i is required.`,
 	f := c.Flags()
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace each FILE with the result")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
 
@@ -61,8 +63,13 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 	}
 	// Every file is rotated before any is written, so a failure leaves all as they were.
 	outputs := make([][]byte, len(opts.Files))
+	ios := make([]ioOptions, len(opts.Files))
 	for i, file := range opts.Files {
-		io := ioOptions{Input: file}
+		io := &ios[i]
+		*io = ioOptions{Input: file, InPlace: opts.InPlace, Force: opts.Force}
+		if err := io.validate(sys); err != nil {
+			return err
+		}
 		src, err := io.read(sys)
 		if err != nil {
 			return err
@@ -79,9 +86,8 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 		}
 		outputs[i] = st.Bytes()
 	}
-	for i, file := range opts.Files {
-		io := ioOptions{Input: file, InPlace: opts.InPlace}
-		if err := io.write(sys, outputs[i], false); err != nil {
+	for i := range opts.Files {
+		if err := ios[i].write(sys, outputs[i], false); err != nil {
 			return err
 		}
 	}

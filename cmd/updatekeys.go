@@ -18,12 +18,14 @@ import (
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // UpdatekeysOptions are the parsed flags of ksec updatekeys.
 type UpdatekeysOptions struct {
 	Files      []string
 	Yes        bool
+	Force      bool
 	Identities []string
 }
 
@@ -64,6 +66,7 @@ reported and left as they are, and ksec then exits with status 1.`,
 	f := c.Flags()
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "apply the changes without asking")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
 
@@ -71,6 +74,7 @@ reported and left as they are, and ksec then exits with status 1.`,
 type keyUpdate struct {
 	file   string
 	st     *manifest.Stream
+	snap   *outfile.Snapshot
 	wanted map[*manifest.Secret][]keyring.Recipient
 }
 
@@ -123,7 +127,7 @@ func runUpdatekeys(c *cobra.Command, sys *System, opts *UpdatekeysOptions) error
 			outputs[i] = u.st.Bytes()
 		}
 		for i, u := range updates {
-			out := ioOptions{Input: u.file, InPlace: true}
+			out := ioOptions{Input: u.file, InPlace: true, Force: opts.Force, snap: u.snap}
 			if err := out.write(sys, outputs[i], false); err != nil {
 				return err
 			}
@@ -148,7 +152,7 @@ func planKeyUpdate(ctx context.Context, sys *System, kr *keyring.Keyring, file s
 	if err != nil {
 		return nil, 0, fileError(file, err)
 	}
-	u := &keyUpdate{file: file, st: st, wanted: map[*manifest.Secret][]keyring.Recipient{}}
+	u := &keyUpdate{file: file, st: st, snap: in.snap, wanted: map[*manifest.Secret][]keyring.Recipient{}}
 	encrypted := 0
 	for _, s := range st.Secrets {
 		if s.Meta != nil {
