@@ -162,6 +162,11 @@ func plan(name string, opts *Options) (target, error) {
 			return t, hint.Wrap(fmt.Errorf("%s belongs to another user (uid %d): ksec does not write plaintext into a file that is not yours", t.path, t.info.Uid),
 				"write to a new file of your own in a directory of your own, or remove that file first")
 		}
+		var dir unix.Stat_t
+		if euid != 0 && unix.Stat(filepath.Dir(t.path), &dir) == nil && uint32(dir.Mode)&unix.S_ISVTX != 0 && dir.Uid != euid {
+			return t, hint.Wrap(fmt.Errorf("%s belongs to another user (uid %d) in a sticky directory, where only its owner may replace it", t.path, t.info.Uid),
+				"write to a new file of your own")
+		}
 	} else {
 		t.keep = true
 	}
