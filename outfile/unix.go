@@ -40,7 +40,8 @@ func fileID(fi os.FileInfo) (dev, ino uint64, ok bool) {
 	if !ok {
 		return 0, 0, false
 	}
-	return uint64(st.Dev), uint64(st.Ino), true //nolint:unconvert // Dev is not uint64 everywhere
+	// Dev and Ino are not uint64 on every system.
+	return uint64(st.Dev), uint64(st.Ino), true
 }
 
 // fdNumber recognises the names of open file descriptors: /dev/fd/N,
