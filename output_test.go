@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -343,4 +344,66 @@ func TestSIGKILLLeftoversCleaned(t *testing.T) {
 	if now, _ := os.ReadFile(target); string(now) != plain {
 		t.Fatal("not decrypted")
 	}
+}
+
+// TestSecondSignalRemovesTemporaryFile sends SIGTERM twice the moment the
+// temporary file of decrypt -i appears: the first lets the write go on, the
+// second ends ksec, and its handler removes the temporary file first. The
+// target is the old file or the complete new one.
+func TestSecondSignalRemovesTemporaryFile(t *testing.T) {
+	b := newBinary(t)
+	id, rcpt := b.ageKey("alice")
+	work := filepath.Join(b.dir, "work")
+	must(t, os.Mkdir(work, 0o700))
+	var sb strings.Builder
+	sb.WriteString(hostileSecret + "stringData:\n")
+	for i := range 20000 {
+		fmt.Fprintf(&sb, "  key-%05d: value %05d pw-one-Kq81xZ padding padding padding\n", i, i)
+	}
+	plain := sb.String()
+	target := filepath.Join(work, "big.yaml")
+	must(t, os.WriteFile(target, []byte(plain), 0o600))
+	if r := b.run(nil, nil, "encrypt", "-i", "-k", rcpt, target); r.code != 0 {
+		t.Fatalf("encrypt: %s", r.stderr)
+	}
+	encrypted, err := os.ReadFile(target)
+	must(t, err)
+	interrupted := 0
+	for try := 0; try < 5; try++ {
+		fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+		must(t, err)
+		_, err = unix.InotifyAddWatch(fd, work, unix.IN_CREATE)
+		must(t, err)
+		c := exec.Command("ksec", "decrypt", "-i", "-I", id, target)
+		c.Env = b.env
+		must(t, c.Start())
+		buf := make([]byte, 4096)
+		_, err = unix.Read(fd, buf) // the temporary file was created
+		_ = c.Process.Signal(syscall.SIGTERM)
+		time.Sleep(2 * time.Millisecond)
+		_ = c.Process.Signal(syscall.SIGTERM)
+		state, _ := c.Process.Wait()
+		unix.Close(fd)
+		must(t, err)
+		if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			interrupted++
+		}
+		if got := dirEntries(t, work); len(got) != 1 {
+			t.Fatalf("try %d: work holds %v", try, got)
+		}
+		switch now, _ := os.ReadFile(target); {
+		case bytes.Equal(now, encrypted):
+		case string(now) == plain:
+			if r := b.run(nil, nil, "encrypt", "-i", "-k", rcpt, target); r.code != 0 {
+				t.Fatalf("encrypt: %s", r.stderr)
+			}
+			encrypted, _ = os.ReadFile(target)
+		default:
+			t.Fatalf("try %d left a file that is neither the old nor the new one", try)
+		}
+	}
+	if interrupted == 0 {
+		t.Fatal("no run was ended by the second signal while writing")
+	}
+	t.Logf("%d of 5 runs ended by the second signal", interrupted)
 }

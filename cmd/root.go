@@ -41,7 +41,7 @@ func Main(version string) int {
 	defer cancel()
 	var shield atomic.Bool
 	temps := &outfile.Temps{}
-	sigs := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, 2) // room for the second signal
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		cancelled := false
