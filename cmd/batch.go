@@ -11,52 +11,108 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ksec-dev/ksec/config"
+	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/manifest"
 	"github.com/ksec-dev/ksec/outfile"
 )
 
+// dirOptions are the flags of commands that take the manifests under a
+// directory (-R).
+type dirOptions struct {
+	Recursive []string
+	Verbose   bool
+}
+
+type flagSet interface {
+	StringArrayVarP(*[]string, string, string, []string, string)
+	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
+	BoolVarP(*bool, string, string, bool, string)
+}
+
+func (d *dirOptions) bind(c flagSet) {
+	c.StringArrayVarP(&d.Recursive, "recursive", "R", nil, "also every Kubernetes manifest (.yaml, .yml, .json) under this directory (repeatable)")
+	c.BoolVarP(&d.Verbose, "verbose", "v", false, "list the files -R passes over, and why")
+}
+
 // batchOptions are the flags of commands that take many files.
 type batchOptions struct {
-	Recursive []string
+	dirOptions
 	Jobs      int
 	KeepGoing bool
 }
 
-func (b *batchOptions) bind(c interface {
-	StringArrayVarP(*[]string, string, string, []string, string)
-	IntVar(*int, string, int, string)
-	BoolVar(*bool, string, bool, string)
-}) {
-	c.StringArrayVarP(&b.Recursive, "recursive", "R", nil, "also every .yaml, .yml and .json file under this directory (repeatable)")
+func (b *batchOptions) bind(c flagSet) {
+	b.dirOptions.bind(c)
 	c.IntVar(&b.Jobs, "jobs", 0, "files worked on at once (default: the number of CPUs, at least 4)")
 	c.BoolVar(&b.KeepGoing, "keep-going", false, "with many files, go on after a file fails; exit non-zero at the end")
 }
 
 // inputFiles returns the files named on the command line followed by those
-// found under the -R directories (sorted, hidden directories skipped).
-func (b *batchOptions) inputFiles(args []string) ([]string, error) {
+// found under the -R directories.
+func (d *dirOptions) inputFiles(sys *System, args []string) ([]string, error) {
 	if slices.Contains(args, "-") {
 		return nil, usagef("standard input ('-') cannot be one of several inputs")
 	}
-	files := slices.Clone(args)
-	for _, dir := range b.Recursive {
+	found, err := d.walk(sys)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clone(args), found...), nil
+}
+
+// walk returns the Kubernetes manifests under the -R directories, sorted
+// by path in each. It passes over hidden files and directories, ksec's
+// and kustomize's own files, and YAML that is not Kubernetes objects
+// (manifest.Objects), naming each with -v/--verbose.
+func (d *dirOptions) walk(sys *System) ([]string, error) {
+	var files []string
+	skip := func(path, why string) {
+		if d.Verbose {
+			fmt.Fprintf(sys.Err, "ksec: skipped %s: %s\n", path, why)
+		}
+	}
+	for _, dir := range d.Recursive {
 		var found []string
-		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() {
-				if path != dir && strings.HasPrefix(d.Name(), ".") {
+			if e.IsDir() {
+				if path != dir && strings.HasPrefix(e.Name(), ".") {
+					skip(path+string(filepath.Separator), "hidden directory")
 					return filepath.SkipDir
 				}
 				return nil
 			}
 			switch strings.ToLower(filepath.Ext(path)) {
 			case ".yaml", ".yml", ".json":
-				if d.Type().IsRegular() {
-					found = append(found, path)
+			default:
+				return nil
+			}
+			if why := skipName(e.Name()); why != "" {
+				skip(path, why)
+				// Passed over, a Secret in a hidden file would stay in
+				// plaintext or be missing from the output: say so always.
+				if why == "hidden file" && e.Type().IsRegular() {
+					if src, err := readManifestFile(path); err == nil && manifest.HoldsSecret(src) {
+						fmt.Fprintf(sys.Err, "ksec: warning: %s holds a Secret but is hidden, so -R passes over it: name it on the command line to include it\n", path)
+					}
+				}
+				return nil
+			}
+			if !e.Type().IsRegular() {
+				return nil
+			}
+			// A file that cannot be read is kept: the command reports it.
+			if src, err := readManifestFile(path); err == nil {
+				if ok, why := manifest.Objects(src); !ok {
+					skip(path, "not a Kubernetes manifest: "+why)
+					return nil
 				}
 			}
+			found = append(found, path)
 			return nil
 		})
 		if err != nil {
@@ -68,7 +124,20 @@ func (b *batchOptions) inputFiles(args []string) ([]string, error) {
 	return files, nil
 }
 
-func (b *batchOptions) many(args []string) bool { return len(args) > 1 || len(b.Recursive) > 0 }
+// skipName says why -R passes over a file by its name alone, or "".
+func skipName(name string) string {
+	switch {
+	case name == config.FileName:
+		return "ksec configuration"
+	case strings.HasPrefix(name, "."):
+		return "hidden file"
+	case name == "kustomization.yaml", name == "kustomization.yml":
+		return "kustomize file"
+	}
+	return ""
+}
+
+func (d *dirOptions) many(args []string) bool { return len(args) > 1 || len(d.Recursive) > 0 }
 
 func (b *batchOptions) jobs() int {
 	if b.Jobs > 0 {
@@ -86,9 +155,11 @@ type batchResult struct {
 	snap    *outfile.Snapshot // what was read, to refuse a file changed since
 }
 
-// runBatch reads and parses every file and runs work on it with a bounded number of workers and
-// returns the results in the files' order. Without keepGoing the first
-// failure cancels the files not yet started.
+// runBatch reads and parses every file and runs work on it with a bounded
+// number of workers and returns the results in the files' order. Without
+// keepGoing the first failure cancels the work on files not yet started;
+// they are still read and parsed (cheap, local), so that every file that
+// cannot be read or parsed is reported and counted.
 func (b *batchOptions) runBatch(parent context.Context, files []string, work func(ctx context.Context, file string, st *manifest.Stream) ([]byte, bool, error)) []batchResult {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -100,14 +171,22 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if parent.Err() != nil { // interrupted: the files worked on say so
+					results[i] = batchResult{file: files[i], err: errSkipped}
+					continue
+				}
 				st, snap, err := parseFile(files[i])
 				var out []byte
 				var changed bool
-				if err == nil {
+				switch {
+				case err != nil:
+				case ctx.Err() != nil:
+					err = errSkipped
+				default:
 					out, changed, err = work(ctx, files[i], st)
-				}
-				if err != nil && ctx.Err() != nil && parent.Err() == nil {
-					err = errSkipped // stopped because another file failed
+					if err != nil && ctx.Err() != nil && parent.Err() == nil {
+						err = errSkipped // stopped because another file failed
+					}
 				}
 				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err, snap: snap}
 				if err != nil && !b.KeepGoing {
@@ -117,10 +196,6 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 		}()
 	}
 	for i := range files {
-		if ctx.Err() != nil {
-			results[i] = batchResult{file: files[i], err: errSkipped}
-			continue
-		}
 		next <- i
 	}
 	close(next)
@@ -133,8 +208,11 @@ var errSkipped = errors.New("skipped after an earlier failure")
 // batchErrors reports every failed file on stderr, in order, and returns
 // an error that says how many failed, with the first failure's exit code.
 func batchErrors(sys *System, results []batchResult) error {
-	code, failed := 0, 0
+	code, failed, skipped := 0, 0, 0
 	for _, r := range results {
+		if errors.Is(r.err, errSkipped) {
+			skipped++
+		}
 		if r.err == nil || errors.Is(r.err, errSkipped) {
 			continue
 		}
@@ -144,10 +222,19 @@ func batchErrors(sys *System, results []batchResult) error {
 			code = c
 		}
 	}
+	if failed == 0 && skipped > 0 {
+		// Only an interrupt stops files without a failure.
+		return fmt.Errorf("%s not worked on: %w", countOf(skipped, "file", "files"), context.Canceled)
+	}
 	if failed == 0 {
 		return nil
 	}
-	return &exitError{code: code, msg: fmt.Sprintf("%d of %d files failed", failed, len(results))}
+	err := &exitError{code: code, msg: fmt.Sprintf("%d of %d files failed", failed, len(results))}
+	if skipped > 0 {
+		return hint.Wrap(err, fmt.Sprintf("%s not worked on after the first failure; --keep-going goes on with them",
+			countOf(skipped, "file was", "files were")))
+	}
+	return err
 }
 
 // exitError ends a command with a given exit code after its details were

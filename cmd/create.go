@@ -23,6 +23,7 @@ import (
 
 	"github.com/ksec-dev/ksec/envelope"
 	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/k8s"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
 	"github.com/ksec-dev/ksec/outfile"
@@ -211,8 +212,11 @@ func runCreate(ctx context.Context, sys *System, opts *CreateOptions) error {
 	}
 	defer clear(plain)
 	st, err := manifest.Parse(plain)
+	if err == nil {
+		err = st.CheckNames() // checked before, as flags: a ksec bug if not
+	}
 	if err != nil {
-		return fmt.Errorf("the manifest ksec made does not parse: %w", err)
+		return fmt.Errorf("the manifest ksec made does not pass: %w", err)
 	}
 	if err := envelope.EncryptEach(ctx, st, kr, recipientsFor); err != nil {
 		return err
@@ -226,23 +230,20 @@ func runCreate(ctx context.Context, sys *System, opts *CreateOptions) error {
 }
 
 var (
-	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
-	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	secretKeyName    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-	envVarName       = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+	envVarName = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
 )
 
 // validateCreate checks the command line before anything is read. Names
 // are checked as the API server would (kubectl does not), since the
 // Secret's name and namespace are sealed into every value.
 func validateCreate(opts *CreateOptions) error {
-	if len(opts.Name) > 253 || !dns1123Subdomain.MatchString(opts.Name) {
-		return hint.Wrap(usagef("NAME %q is not a valid Secret name", opts.Name),
-			"a Secret name is lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters")
+	if err := k8s.SecretName(opts.Name); err != nil {
+		return usagef("NAME %w", err)
 	}
-	if opts.Namespace != "" && (len(opts.Namespace) > 63 || !dns1123Label.MatchString(opts.Namespace)) {
-		return hint.Wrap(usagef("namespace %q is not a valid namespace name", opts.Namespace),
-			"a namespace is lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters")
+	if opts.Namespace != "" {
+		if err := k8s.Namespace(opts.Namespace); err != nil {
+			return usagef("namespace %w", err)
+		}
 	}
 	switch opts.Kind {
 	case createTLS:
@@ -562,23 +563,11 @@ func secretYAML(name, namespace, typ string, data map[string][]byte) ([]byte, er
 	return out, nil
 }
 
-// checkKeyName checks a Secret key as Kubernetes' IsConfigMapKey does.
+// checkKeyName checks a Secret key named on the command line as the API
+// server does (package k8s).
 func checkKeyName(key string) error {
-	var problems []string
-	if len(key) > 253 {
-		problems = append(problems, "must be no more than 253 characters")
-	}
-	if !secretKeyName.MatchString(key) {
-		problems = append(problems, "must consist of letters, digits, '-', '_' or '.'")
-	}
-	switch {
-	case key == "." || key == "..":
-		problems = append(problems, fmt.Sprintf("must not be %q", key))
-	case strings.HasPrefix(key, ".."):
-		problems = append(problems, "must not start with '..'")
-	}
-	if len(problems) > 0 {
-		return usagef("%q is not a valid key name for a Secret: it %s", key, strings.Join(problems, " and "))
+	if err := k8s.SecretKey(key); err != nil {
+		return usageError{err}
 	}
 	return nil
 }

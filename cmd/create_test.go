@@ -408,11 +408,11 @@ func TestCreateErrors(t *testing.T) {
 		hints: []string{"a new Secret takes its whole recipient list: -k KEY (repeatable)"},
 	}, {
 		args: []string{"create", "Db", "-k", me},
-		code: ExitUsage, log: `ksec: error: NAME "Db" is not a valid Secret name` + "\n",
+		code: ExitUsage, log: `ksec: error: NAME "Db" is not a valid Secret name: it must consist of lower-case letters, digits, '-' and '.', and start and end with a letter or digit` + "\n",
 		hints: []string{"a Secret name is lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters"},
 	}, {
 		args: []string{"create", "db", "-n", "a.b", "-k", me},
-		code: ExitUsage, log: `ksec: error: namespace "a.b" is not a valid namespace name` + "\n",
+		code: ExitUsage, log: `ksec: error: namespace "a.b" is not a valid namespace name: it must consist of lower-case letters, digits and '-', and start and end with a letter or digit` + "\n",
 		hints: []string{"a namespace is lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"},
 	}, {
 		args: []string{"create", "tls", "web", "--cert", "c.pem", "-k", me},

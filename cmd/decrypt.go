@@ -199,7 +199,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 			return err
 		}
 	}
-	files, err := opts.inputFiles(opts.Files)
+	files, err := opts.inputFiles(sys, opts.Files)
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/shlex"
 	"github.com/spf13/cobra"
 
 	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/internal/childenv"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
@@ -25,6 +27,7 @@ type EditOptions struct {
 	Keys       []string
 	Identities []string
 	Base64     bool
+	Rotate     bool
 	Force      bool
 }
 
@@ -41,6 +44,16 @@ ciphertext byte for byte, so the git diff shows only what you changed.
 data values are shown decoded when they are text, and base64-encoded again
 on save; values that are not text stay base64, tagged !!binary. With
 -b/--base64 every data value stays base64.
+
+A Secret keeps its data key and recipients by its namespace and name. A
+renamed Secret keeps them when the rename is unambiguous (same namespace,
+same place in the file, no other Secret added or removed); any other new
+Secret needs keys from -k, KSEC_KEYS or .ksec.yaml.
+
+With -r/--rotate every Secret gets a new data key on save: every value is
+sealed afresh and the key wrapped again for the same recipients. Use it
+when you did not write the file yourself (whoever did knows its data key;
+see docs/SECURITY.md).
 
 The editor is $KSEC_EDITOR, $KUBE_EDITOR, $EDITOR or $VISUAL, else vi.
 A new FILE starts from a small Secret template (needs -k or KSEC_KEYS).`,
@@ -62,6 +75,7 @@ A new FILE starts from a small Secret template (needs -k or KSEC_KEYS).`,
 	f.StringArrayVarP(&opts.Keys, "key", "k", nil, "recipient key spec for a new file or a new Secret (repeatable)")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
 	f.BoolVarP(&opts.Base64, "base64", "b", false, "show data values base64-encoded, as stored")
+	f.BoolVarP(&opts.Rotate, "rotate", "r", false, "give every Secret a new data key on save (re-seals every value)")
 	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
@@ -163,7 +177,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		if err != nil {
 			return fmt.Errorf("read temporary file: %w", err)
 		}
-		if bytes.Equal(edited, content) {
+		if bytes.Equal(edited, content) && !(opts.Rotate && exists) {
 			fmt.Fprintf(sys.Err, "ksec: no changes; %s left as it was\n", opts.File)
 			return nil
 		}
@@ -171,12 +185,12 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			fmt.Fprintf(sys.Err, "ksec: edit aborted (empty file); %s left as it was\n", opts.File)
 			return nil
 		}
-		out, err := reencrypt(c, kr, sess, forSecret, edited, opts.Base64)
+		header := editHeader(opts.File, opts.Base64)
+		out, err := reencrypt(c, sys, kr, sess, forSecret, edited, opts, strings.Count(header, "\n")+2)
 		if errors.Is(err, manifest.ErrBadInput) {
-			// Like kubectl edit: show the problem above the user's edits.
-			content = append([]byte(editMarker+"error: "+err.Error()+"\n"+
-				editMarker+"fix it and save, or save an empty file to abort.\n"), dropEditLines(edited)...)
-			content = append([]byte(editHeader(opts.File, opts.Base64)), content...)
+			// Like kubectl edit: show the problem above the user's edits,
+			// in exactly two lines (reencrypt counts on it).
+			content = append([]byte(header+editErrorLines(err)), dropEditLines(edited)...)
 			continue
 		}
 		if err != nil {
@@ -205,13 +219,18 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 }
 
 // reencrypt turns the edited text back into an encrypted manifest.
-func reencrypt(c *cobra.Command, kr *keyring.Keyring, sess *envelope.Session, forSecret func(*manifest.Secret) (envelope.Recipients, error), edited []byte, base64 bool) ([]byte, error) {
-	text := dropEditLines(edited)
+func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelope.Session, forSecret func(*manifest.Secret) (envelope.Recipients, error), edited []byte, opts *EditOptions, padLines int) ([]byte, error) {
+	// ksec's lines are replaced by blank lines, as many as ksec's lines
+	// above the manifest when an error is shown in the editor, so that every
+	// line number in the error is that line in the editor's buffer; the
+	// blank lines are cut off the result.
+	pad := bytes.Repeat([]byte("\n"), padLines)
+	text := append(slices.Clone(pad), dropEditLines(edited)...)
 	st, err := manifest.Parse(text)
 	if err != nil {
 		return nil, err
 	}
-	if !base64 {
+	if !opts.Base64 {
 		for _, s := range st.Secrets {
 			for _, v := range s.Values {
 				if err := st.EncodeShown(v); err != nil {
@@ -226,10 +245,48 @@ func reencrypt(c *cobra.Command, kr *keyring.Keyring, sess *envelope.Session, fo
 	if len(st.Secrets) == 0 {
 		return nil, envelope.ErrNoSecrets
 	}
-	if err := sess.Reseal(c.Context(), st, kr, forSecret); err != nil {
+	if err := st.CheckNames(); err != nil {
 		return nil, err
 	}
-	return st.Bytes(), nil
+	inherited, err := sess.Reseal(c.Context(), st, kr, forSecret, envelope.ResealOptions{AllowRename: true, Rotate: opts.Rotate})
+	if errors.Is(err, envelope.ErrNoKeysForNew) {
+		return nil, usageError{err} // keys missing from the command line
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range inherited {
+		if in.Renamed() {
+			fmt.Fprintf(sys.Err, "ksec: note: %s: renamed from %s, keeps its data key and recipients\n", in.Secret, scopeName(in.From))
+		}
+	}
+	if opts.Rotate {
+		fmt.Fprintf(sys.Err, "ksec: rotated the data key of %s\n", countOf(len(inherited), "Secret", "Secrets"))
+	}
+	out, ok := bytes.CutPrefix(st.Bytes(), pad)
+	if !ok {
+		return nil, errors.New("the encrypted result lost the edit header's place (a ksec bug); nothing was saved")
+	}
+	return out, nil
+}
+
+// editErrorLines is the error shown above the manifest in the editor: two
+// lines, the error and what to do, with the error's hints.
+func editErrorLines(err error) string {
+	oneLine := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace
+	next := "fix it and save, or save an empty file to abort."
+	if hints := hint.All(err); len(hints) > 0 {
+		next = "hint: " + oneLine(strings.Join(hints, "; ")) + "; " + next
+	}
+	return editMarker + "error: " + oneLine(err.Error()) + "\n" + editMarker + next + "\n"
+}
+
+// scopeName writes a Secret's scope as NAMESPACE/NAME, or NAME without one.
+func scopeName(s keyring.Scope) string {
+	if s.Namespace == "" {
+		return s.Name
+	}
+	return s.Namespace + "/" + s.Name
 }
 
 // dropEditLines removes the lines ksec put at the top of the edit file.
@@ -328,6 +385,8 @@ func runEditor(c *cobra.Command, sys *System, editor []string, file string) erro
 	ctx := c.Context()
 	cmd := exec.CommandContext(ctx, editor[0], append(editor[1:], file)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// The editor's environment is readable by the user's other processes.
+	cmd.Env = childenv.Environ()
 	if sys.ShieldInterrupt != nil {
 		sys.ShieldInterrupt(true)
 		defer sys.ShieldInterrupt(false)

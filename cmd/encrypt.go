@@ -1,9 +1,11 @@
 package cmd
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -24,6 +26,7 @@ type EncryptOptions struct {
 	Keys       []string
 	Identities []string
 	Parent     string
+	Force      bool
 }
 
 // NewCmdEncrypt builds ksec encrypt; runF replaces the work in tests.
@@ -49,14 +52,19 @@ directory upwards (see ksec init). A key is one of:
 On an encrypted file, plain -k KEY... replaces the recipients; -k +KEY adds
 one (the data key is wrapped for it, values stay as they are) and -k -KEY
 removes one (a new data key is made and every value re-sealed, since the
-removed party had the old one). Without -k, an encrypted file keeps its
+removed party had the old one). A replacing list (from -k or KSEC_KEYS)
+that leaves out a current recipient needs confirming: --force, or an answer
+to the prompt on a terminal; otherwise ksec exits with status 2, naming the
+recipients that would lose access, and writes nothing. Without -k, an encrypted file keeps its
 recipients: encrypting it again changes nothing, and values added to it by
 hand are sealed with its data key (which needs a key that can decrypt it).
 
 To re-encrypt an edited plaintext file without churning the diff, name its
 earlier encrypted version with --parent: its data key and recipients are
 reused and every unchanged value keeps its ciphertext. When -o names an
-existing encrypted file for the same Secret, it is used as the parent.
+existing encrypted file for the same Secret, it is used as the parent. A
+Secret takes the parent's keys only from the parent Secret with the same
+namespace and name; any other needs keys from -k, KSEC_KEYS or .ksec.yaml.
 
 Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -79,17 +87,21 @@ Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
 	opts.batchOptions.bind(f)
-	opts.bindForce(f)
 	f.StringVar(&opts.Parent, "parent", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
+	f.BoolVar(&opts.Force, "force", false, "replace an encrypted file's recipients even when some current ones are left out, and a file that has other hard links")
 	return c
 }
 
 func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
+	opts.ioOptions.Force = opts.Force // one --force: see its help
 	if err := opts.validate(sys); err != nil {
 		return err
 	}
 	st, err := opts.parse(sys)
 	if err != nil {
+		return err
+	}
+	if err := st.CheckNames(); err != nil {
 		return err
 	}
 	kr, err := newKeyring(sys, opts.Identities)
@@ -110,10 +122,63 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err := checkRecipients(st, forSecret); err != nil {
 		return err
 	}
-	if err := envelope.EncryptEach(ctx, st, kr, forSecret); err != nil {
+	if err := confirmRemovals(sys, opts.Force, true, st, forSecret); err != nil {
 		return err
 	}
+	hand, err := envelope.EncryptEachReport(ctx, st, kr, forSecret)
+	if err != nil {
+		return err
+	}
+	for _, h := range hand {
+		fmt.Fprintf(sys.Err, "ksec: note: %s: sealed %s added by hand with the data key the file already had: whoever holds that key (the file's author, every recipient) can read %s\n",
+			h.Secret, countOf(h.Count, "value", "values"), plural(h.Count, "it", "them"))
+	}
+	if len(hand) > 0 {
+		fmt.Fprintln(sys.Err, "ksec: hint: if you did not write this file yourself, give it a new data key: ksec rotate -i FILE (or edit/patch --rotate)")
+	}
 	return opts.write(sys, st.Bytes(), !st.Changed())
+}
+
+// confirmRemovals makes sure a replacing list of keys (-k KEY…, KSEC_KEYS)
+// does not silently lock current recipients out of an encrypted file: it
+// needs --force, or a yes on the terminal when canAsk; otherwise it is a
+// usage error naming who would lose access.
+func confirmRemovals(sys *System, force, canAsk bool, st *manifest.Stream, forSecret func(*manifest.Secret) (envelope.Recipients, error)) error {
+	if force {
+		return nil
+	}
+	removals, err := envelope.Removals(st, forSecret)
+	if err != nil || len(removals) == 0 {
+		return err
+	}
+	var refs []string
+	for _, r := range removals {
+		for _, ref := range r.Removed {
+			if s := ref.Type + ":" + ref.ID; !slices.Contains(refs, s) {
+				refs = append(refs, s)
+			}
+		}
+	}
+	what := removals[0].Secret.String()
+	if len(removals) > 1 {
+		what = countOf(len(removals), "encrypted Secret", "encrypted Secrets")
+	}
+	msg := fmt.Sprintf("the keys named (-k or KSEC_KEYS) replace the recipients of %s and leave out %s, who could no longer decrypt it",
+		what, strings.Join(refs, ", "))
+	if canAsk && sys.StdinIsTerminal != nil && sys.StdinIsTerminal() {
+		fmt.Fprintf(sys.Err, "ksec: %s.\nReplace the recipients? [y/N] ", msg)
+		answer, err := bufio.NewReader(sys.In).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read answer: %w", err)
+		}
+		switch strings.ToLower(strings.TrimSpace(answer)) {
+		case "y", "yes":
+			return nil
+		}
+		return usagef("not confirmed: nothing was written")
+	}
+	return hint.Wrap(usagef("%s; nothing was written", msg),
+		"to replace them anyway, add --force; to add a recipient use -k +KEY, to remove one -k -KEY")
 }
 
 // checkRecipients refuses, before any work, to encrypt a Secret that is
@@ -186,12 +251,26 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		fmt.Fprintf(sys.Err, "ksec: note: %s is encrypted but cannot be opened (%v); encrypting afresh, so every value changes\n", parent, err)
 		return nil, false, nil
 	}
-	if err := sess.Reseal(c.Context(), st, kr, forSecret); err != nil {
+	inherited, err := sess.Reseal(c.Context(), st, kr, forSecret, envelope.ResealOptions{})
+	if errors.Is(err, envelope.ErrNoKeysForNew) {
+		return nil, false, usageError{err} // keys missing from the command line
+	}
+	if err != nil {
 		return nil, false, err
+	}
+	for _, in := range inherited {
+		fmt.Fprintf(sys.Err, "ksec: note: %s: data key and recipients taken from %s\n", in.Secret, parent)
+		if in.Resealed > 0 {
+			fmt.Fprintf(sys.Err, "ksec: note: %s: %s sealed with that data key, which whoever wrote %s knows: if that was not you, run ksec rotate -i on the result\n",
+				in.Secret, countOf(in.Resealed, "new or changed value", "new or changed values"), parent)
+		}
 	}
 	// The recipients asked for may differ from the parent's.
 	next, err := manifest.Parse(st.Bytes())
 	if err != nil {
+		return nil, false, err
+	}
+	if err := confirmRemovals(sys, opts.Force, true, next, func(*manifest.Secret) (envelope.Recipients, error) { return rs, nil }); err != nil {
 		return nil, false, err
 	}
 	rs.Rotate = false
@@ -240,13 +319,14 @@ func parseRecipientFlags(ctx context.Context, kr *keyring.Keyring, specs []strin
 
 // runEncryptMany encrypts many files in place.
 func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
+	opts.ioOptions.Force = opts.Force
 	switch {
 	case !opts.InPlace:
 		return hint.Wrap(usagef("encrypting several files needs -i/--in-place"), "or encrypt one file at a time to standard output or -o FILE")
 	case opts.Parent != "":
 		return usagef("--parent goes with a single file")
 	}
-	files, err := opts.inputFiles(opts.Files)
+	files, err := opts.inputFiles(sys, opts.Files)
 	if err != nil {
 		return err
 	}
@@ -258,9 +338,17 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if len(st.Secrets) == 0 {
 			return nil, false, nil // not a Secret: left alone
 		}
-		forSecret, _, err := recipientsFor(ctx, sys, kr, opts.Keys, file)
+		err := st.CheckNames()
+		var forSecret func(*manifest.Secret) (envelope.Recipients, error)
+		if err == nil {
+			forSecret, _, err = recipientsFor(ctx, sys, kr, opts.Keys, file)
+		}
 		if err == nil {
 			err = checkRecipients(st, forSecret)
+		}
+		if err == nil {
+			// Many files run at once: no prompt, only --force.
+			err = confirmRemovals(sys, opts.Force, false, st, forSecret)
 		}
 		if err == nil {
 			err = envelope.EncryptEach(ctx, st, kr, forSecret)

@@ -25,6 +25,7 @@ var ErrNotEncrypted = errors.New("not encrypted")
 
 // InspectOptions are the parsed flags of ksec inspect.
 type InspectOptions struct {
+	dirOptions
 	Files  []string // "-" is standard input
 	Format string   // "text" or "json"
 }
@@ -33,7 +34,7 @@ type InspectOptions struct {
 func NewCmdInspect(sys *System, runF func(*cobra.Command, *InspectOptions) error) *cobra.Command {
 	opts := &InspectOptions{}
 	c := &cobra.Command{
-		Use:     "inspect [-o text|json] [FILE... | -]",
+		Use:     "inspect [-o text|json] [FILE... | - | -R DIR]",
 		Aliases: []string{"introspect"},
 		Short:   "Show what is encrypted in a manifest, and for whom, without any key",
 		Long: `Show, for every Secret in each FILE (or standard input): its namespace and
@@ -55,7 +56,8 @@ version and error are null when they do not apply.
 Exit status: 0 when every FILE holds Secrets and all are encrypted; 6 when
 some Secret is plain or partially encrypted, or some FILE holds no Secret;
 3 when a FILE is not a manifest ksec can read (the other files are still
-shown); 1 when a FILE cannot be read.`,
+shown); 1 when a FILE cannot be read. Files under -R DIR that hold no
+Secret are passed over.`,
 		Example: `  ksec inspect secrets/*.yaml
   ksec inspect -o json secret.yaml | jq -r '.files[].secrets[].recipients[].id'
   ksec inspect secret.yaml >/dev/null 2>&1 || echo "secret.yaml is not fully encrypted"`,
@@ -68,6 +70,7 @@ shown); 1 when a FILE cannot be read.`,
 		},
 	}
 	c.Flags().StringVarP(&opts.Format, "output", "o", "text", "output `FORMAT`: text or json")
+	opts.dirOptions.bind(c.Flags())
 	return c
 }
 
@@ -117,8 +120,12 @@ func runInspect(ctx context.Context, sys *System, opts *InspectOptions) error {
 	if opts.Format != "text" && opts.Format != "json" {
 		return usagef("-o/--output must be text or json, not %q", opts.Format)
 	}
+	found, err := opts.walk(sys)
+	if err != nil {
+		return err
+	}
 	files := opts.Files
-	if len(files) == 0 {
+	if len(files) == 0 && len(opts.Recursive) == 0 {
 		if sys.StdinIsTerminal() {
 			return usagef("no input: give FILEs, or '-' to read standard input")
 		}
@@ -130,10 +137,16 @@ func runInspect(ctx context.Context, sys *System, opts *InspectOptions) error {
 	uids := userIDs{cache: map[string]string{}}
 	report := inspectReport{Files: []inspectedFile{}}
 	var failures []error
-	for _, file := range files {
+	for i, file := range append(slices.Clone(files), found...) {
 		entry, err := inspectFile(ctx, sys, file, &uids)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if i >= len(files) && err == nil && len(entry.Secrets) == 0 { // found by -R
+			if opts.Verbose {
+				fmt.Fprintf(sys.Err, "ksec: skipped %s: no Secret\n", file)
+			}
+			continue
 		}
 		if err != nil {
 			msg := err.Error()
@@ -142,7 +155,6 @@ func runInspect(ctx context.Context, sys *System, opts *InspectOptions) error {
 		}
 		report.Files = append(report.Files, entry)
 	}
-	var err error
 	if opts.Format == "json" {
 		err = writeInspectJSON(sys.Out, report)
 	} else {

@@ -21,6 +21,7 @@ type PatchOptions struct {
 	StringData bool
 	Secret     string
 	Identities []string
+	Rotate     bool
 }
 
 // NewCmdPatch builds ksec patch; runF replaces the work in tests.
@@ -30,12 +31,18 @@ func NewCmdPatch(sys *System, runF func(*cobra.Command, *PatchOptions) error) *c
 		Use:   "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
 		Short: "Set or remove single values of an encrypted Secret, without an editor",
 		Long: `Change single values of an encrypted Secret in place: --set and --set-file
-seal a new value (under data, base64-encoded, or under stringData with
---string-data), --unset removes a key. Only the changed values and the MAC
+seal a new value where the key is (a new key goes under data,
+base64-encoded, or under stringData with --string-data, which also moves a
+data key there), --unset removes a key. Only the changed values and the MAC
 line change; every other line stays as it was. It needs a key that can
 decrypt the file (the whole Secret is verified first).
 
-A file with several Secrets needs --secret [NAMESPACE/]NAME.`,
+A file with several Secrets needs --secret [NAMESPACE/]NAME.
+
+With --rotate the Secret also gets a new data key: every value is sealed
+afresh and the key wrapped again for the same recipients. Use it when you
+did not write the file yourself: whoever did knows its data key and could
+read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("patch takes exactly one FILE")
@@ -59,13 +66,14 @@ A file with several Secrets needs --secret [NAMESPACE/]NAME.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	f.BoolVar(&opts.Rotate, "rotate", false, "also give the Secret a new data key (re-seals every value)")
 	opts.bindForce(f)
 	return c
 }
 
 // changes turns the flags into changes, reading --set-file files once.
 func (o *PatchOptions) changes() ([]envelope.Change, error) {
-	field := "data"
+	field := "" // where the key is; data for a new key
 	if o.StringData {
 		field = "stringData"
 	}
@@ -109,8 +117,8 @@ func (o *PatchOptions) changes() ([]envelope.Change, error) {
 			return nil, err
 		}
 	}
-	if len(out) == 0 {
-		return nil, usagef("nothing to do: give --set, --set-file or --unset")
+	if len(out) == 0 && !o.Rotate {
+		return nil, usagef("nothing to do: give --set, --set-file, --unset or --rotate")
 	}
 	return out, nil
 }
@@ -131,6 +139,9 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := st.CheckNames(); err != nil {
+		return err
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
@@ -138,6 +149,19 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	out, err := envelope.Patch(c.Context(), st, kr, index, changes)
 	if err != nil {
 		return err
+	}
+	if opts.Rotate {
+		// The data key unwrapped for the patch is cached: no second
+		// unwrap (gpg run, KMS call) happens here.
+		next, err := manifest.Parse(out)
+		if err != nil {
+			return err
+		}
+		if err := envelope.RotateSecret(c.Context(), next, kr, index); err != nil {
+			return err
+		}
+		out = next.Bytes()
+		fmt.Fprintf(sys.Err, "ksec: rotated the data key of %s\n", next.Secrets[index])
 	}
 	return opts.write(sys, out, slices.Equal(out, st.Source()))
 }

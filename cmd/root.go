@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/outfile"
 )
 
@@ -79,6 +81,9 @@ func Main(version string) int {
 // Run executes one ksec command line and returns the exit code.
 func Run(ctx context.Context, sys *System, version string, args []string) int {
 	root := NewCmdRoot(sys, version)
+	if err := unknownCommand(root, args); err != nil {
+		return reportError(sys.Err, err)
+	}
 	root.SetArgs(args)
 	root.SetIn(sys.In)
 	root.SetOut(sys.Out)
@@ -119,6 +124,27 @@ manifest stays readable and diffable in git.
 		NewCmdCreate(sys, nil),
 	)
 	return root
+}
+
+// unknownCommand returns a usage error when args name no command: cobra's
+// own error would exit 1 and spread over several lines.
+func unknownCommand(root *cobra.Command, args []string) error {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		return nil // shell completion, which cobra answers itself
+	}
+	// cobra adds these only as it executes.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd(args...)
+	c, rest, err := root.Find(args)
+	if err == nil || c != root || len(rest) == 0 {
+		return nil
+	}
+	name := rest[0]
+	var hints []string
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		hints = append(hints, "did you mean "+strings.Join(s, " or ")+"?")
+	}
+	return hint.Wrap(usagef("unknown command %q", name), hints...)
 }
 
 // usageError marks a mistake in the command line itself.

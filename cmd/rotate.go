@@ -12,6 +12,7 @@ import (
 
 // RotateOptions are the parsed flags of ksec rotate.
 type RotateOptions struct {
+	dirOptions
 	Files      []string
 	InPlace    bool
 	Force      bool
@@ -22,7 +23,7 @@ type RotateOptions struct {
 func NewCmdRotate(sys *System, runF func(*cobra.Command, *RotateOptions) error) *cobra.Command {
 	opts := &RotateOptions{}
 	c := &cobra.Command{
-		Use:   "rotate [-I FILE]... [-i] FILE...",
+		Use:   "rotate [-I FILE]... [-i] FILE... | -R DIR",
 		Short: "Give encrypted Secrets a new data key",
 		Long: `Make a new data key for every encrypted Secret in each FILE, re-seal every
 value with it and wrap it for the same recipients. Do this when a data key
@@ -31,9 +32,10 @@ can decrypt the files, and every recipient's public key: for pgp recipients
 their keys must be in your gpg keyring.
 
 With one FILE the result goes to standard output unless -i is given; with
-several, -i is required.`,
+several, or -R, -i is required. Files under -R DIR without an encrypted
+Secret are passed over.`,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 && len(opts.Recursive) == 0 {
 				return usagef("rotate needs at least one FILE")
 			}
 			return nil
@@ -49,24 +51,28 @@ several, -i is required.`,
 	f := c.Flags()
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace each FILE with the result")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	opts.dirOptions.bind(f)
 	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
 
 func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
-	if len(opts.Files) > 1 && !opts.InPlace {
+	if opts.many(opts.Files) && !opts.InPlace {
 		return usagef("rotating several files needs -i/--in-place")
+	}
+	found, err := opts.walk(sys)
+	if err != nil {
+		return err
 	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
 	}
 	// Every file is rotated before any is written, so a failure leaves all as they were.
-	outputs := make([][]byte, len(opts.Files))
-	ios := make([]ioOptions, len(opts.Files))
-	for i, file := range opts.Files {
-		io := &ios[i]
-		*io = ioOptions{Input: file, InPlace: opts.InPlace, Force: opts.Force}
+	var ios []*ioOptions
+	var outputs [][]byte
+	for i, file := range append(slices.Clone(opts.Files), found...) {
+		io := &ioOptions{Input: file, InPlace: opts.InPlace, Force: opts.Force}
 		if err := io.validate(sys); err != nil {
 			return err
 		}
@@ -79,15 +85,22 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 			return fileError(file, err)
 		}
 		if !slices.ContainsFunc(st.Secrets, func(s *manifest.Secret) bool { return s.Meta != nil }) {
+			if i >= len(opts.Files) { // found by -R
+				if opts.Verbose {
+					fmt.Fprintf(sys.Err, "ksec: skipped %s: no encrypted Secret\n", file)
+				}
+				continue
+			}
 			return fileError(file, fmt.Errorf("%w: no encrypted Secret to rotate", manifest.ErrBadInput))
 		}
 		if err := envelope.Encrypt(c.Context(), st, kr, envelope.Recipients{Rotate: true}); err != nil {
 			return fileError(file, err)
 		}
-		outputs[i] = st.Bytes()
+		ios = append(ios, io)
+		outputs = append(outputs, st.Bytes())
 	}
-	for i := range opts.Files {
-		if err := ios[i].write(sys, outputs[i], false); err != nil {
+	for i, io := range ios {
+		if err := io.write(sys, outputs[i], false); err != nil {
 			return err
 		}
 	}

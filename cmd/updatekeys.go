@@ -23,6 +23,7 @@ import (
 
 // UpdatekeysOptions are the parsed flags of ksec updatekeys.
 type UpdatekeysOptions struct {
+	dirOptions
 	Files      []string
 	Yes        bool
 	Force      bool
@@ -33,7 +34,7 @@ type UpdatekeysOptions struct {
 func NewCmdUpdatekeys(sys *System, runF func(*cobra.Command, *UpdatekeysOptions) error) *cobra.Command {
 	opts := &UpdatekeysOptions{}
 	c := &cobra.Command{
-		Use:   "updatekeys [-y] [-I FILE]... FILE...",
+		Use:   "updatekeys [-y] [-I FILE]... FILE... | -R DIR",
 		Short: "Bring encrypted files' recipients in line with .ksec.yaml",
 		Long: `For every encrypted Secret in each FILE, find the .ksec.yaml rule for the
 file and the Secret's namespace (see ksec init) and make the Secret's
@@ -50,7 +51,7 @@ Every file is checked and re-encrypted before any is written; a file with
 nothing to change is left untouched. Secrets that no rule matches are
 reported and left as they are, and ksec then exits with status 1.`,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			if len(args) == 0 && len(opts.Recursive) == 0 {
 				return usagef("updatekeys needs at least one FILE")
 			}
 			return nil
@@ -66,6 +67,7 @@ reported and left as they are, and ksec then exits with status 1.`,
 	f := c.Flags()
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "apply the changes without asking")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	opts.dirOptions.bind(f)
 	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
@@ -84,10 +86,14 @@ func runUpdatekeys(c *cobra.Command, sys *System, opts *UpdatekeysOptions) error
 	if err != nil {
 		return err
 	}
+	found, err := opts.walk(sys)
+	if err != nil {
+		return err
+	}
 	var updates []*keyUpdate
 	unmatched, changes := 0, 0
 	seen := map[string]bool{}
-	for _, file := range opts.Files {
+	for _, file := range append(slices.Clone(opts.Files), found...) {
 		if abs, err := filepath.Abs(file); err == nil {
 			if seen[abs] {
 				continue

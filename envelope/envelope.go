@@ -43,11 +43,26 @@ func Encrypt(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, rs R
 // EncryptEach is Encrypt with recipients chosen per Secret (a team
 // configuration may give each namespace its own).
 func EncryptEach(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, recipientsFor func(*manifest.Secret) (Recipients, error)) error {
+	_, err := EncryptEachReport(ctx, st, kr, recipientsFor)
+	return err
+}
+
+// HandSealed counts the values added by hand in plaintext to an encrypted
+// Secret that encrypting sealed with the data key the Secret already had.
+// Whoever wrote the file knows that key, so they can read those values.
+type HandSealed struct {
+	Secret *manifest.Secret
+	Count  int
+}
+
+// EncryptEachReport is EncryptEach, also reporting the Secrets whose
+// hand-added values were sealed with their existing data key.
+func EncryptEachReport(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, recipientsFor func(*manifest.Secret) (Recipients, error)) ([]HandSealed, error) {
 	if err := st.CheckStrays(); err != nil {
-		return err
+		return nil, err
 	}
 	if len(st.Secrets) == 0 {
-		return ErrNoSecrets
+		return nil, ErrNoSecrets
 	}
 	fresh := map[int][]byte{} // data keys of Secrets encrypted from plaintext, by index
 	defer func() {
@@ -55,23 +70,65 @@ func EncryptEach(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, 
 			clear(k)
 		}
 	}()
+	var hand []HandSealed
 	for i, s := range st.Secrets {
 		rs, err := recipientsFor(s)
 		var key []byte
+		var n int
 		if err == nil {
-			key, err = encryptSecret(ctx, st, kr, s, rs)
+			key, n, err = encryptSecret(ctx, st, kr, s, rs)
 		}
 		if err != nil {
-			return &manifest.Error{Secret: s, Err: err}
+			return nil, &manifest.Error{Secret: s, Err: err}
 		}
 		if key != nil {
 			fresh[i] = key
 		}
+		if n > 0 {
+			hand = append(hand, HandSealed{Secret: s, Count: n})
+		}
 	}
 	if len(fresh) == len(st.Secrets) {
-		return verifyRoundTrip(st, fresh)
+		return hand, verifyRoundTrip(st, fresh)
 	}
-	return nil
+	return hand, nil
+}
+
+// Removal lists the recipients a replacing set of recipients would take
+// away from an encrypted Secret.
+type Removal struct {
+	Secret  *manifest.Secret
+	Removed []keyring.Ref
+}
+
+// Removals reports, for each encrypted Secret of st that recipientsFor
+// gives a replacing set (Recipients.Set), the current recipients missing
+// from it. Explicit removals (Recipients.Remove) are not reported: they
+// say what they remove.
+func Removals(st *manifest.Stream, recipientsFor func(*manifest.Secret) (Recipients, error)) ([]Removal, error) {
+	var out []Removal
+	for _, s := range st.Secrets {
+		if s.Meta == nil {
+			continue
+		}
+		rs, err := recipientsFor(s)
+		if err != nil {
+			return nil, &manifest.Error{Secret: s, Err: err}
+		}
+		if rs.Set == nil {
+			continue
+		}
+		_, _, removed := planRecipients(s.Meta.Recipients, Recipients{Set: rs.Set})
+		if len(removed) == 0 {
+			continue
+		}
+		r := Removal{Secret: s}
+		for _, stz := range removed {
+			r.Removed = append(r.Removed, keyring.Ref{Type: stz.Type, ID: stz.ID})
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // verifyRoundTrip decrypts the encrypted result with the data keys just
@@ -119,75 +176,83 @@ func cannotRewrite(err error) error {
 		"this is a ksec bug with an unusual YAML layout: please report the layout (never the values); reformatting the file, e.g. with kubectl, works around it")
 }
 
-func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, rs Recipients) (freshKey []byte, err error) {
+// encryptSecret encrypts s for rs. freshKey is the data key of a Secret
+// encrypted from plaintext; handSealed counts hand-added values sealed with
+// the data key an encrypted Secret already had.
+func encryptSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, rs Recipients) (freshKey []byte, handSealed int, err error) {
 	if s.Meta == nil {
 		for _, v := range s.Values {
 			if v.IsEncrypted() {
-				return nil, &manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
+				return nil, 0, &manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
 			}
 		}
 		if rs.Rotate {
-			return nil, nil // nothing to rotate; rotating never encrypts
+			return nil, 0, nil // nothing to rotate; rotating never encrypts
 		}
 		recipients := rs.Set
 		if recipients == nil {
 			recipients = rs.Add
 		}
 		if len(recipients) == 0 {
-			return nil, hint.Wrap(errors.New("no recipients"), "name keys with -k/--key or KSEC_KEYS")
+			return nil, 0, hint.Wrap(errors.New("no recipients"), "name keys with -k/--key or KSEC_KEYS")
 		}
 		dataKey, err := crypto.NewDataKey()
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		stanzas, err := wrapAll(ctx, recipients, dataKey, s.Scope())
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return dataKey, seal(st, s, dataKey, nil, nil, stanzas)
+		return dataKey, 0, seal(st, s, dataKey, nil, nil, stanzas)
 	}
 
 	kept, added, removed := planRecipients(s.Meta.Recipients, rs)
 	if len(kept)+len(added) == 0 {
-		return nil, hint.Wrap(fmt.Errorf("%w: that would remove the last recipient", manifest.ErrBadInput),
+		return nil, 0, hint.Wrap(fmt.Errorf("%w: that would remove the last recipient", manifest.ErrBadInput),
 			"a Secret needs at least one recipient; add the new one first (-k +KEY)")
 	}
-	plaintext := slices.ContainsFunc(s.Values, func(v *manifest.Value) bool { return !v.IsEncrypted() })
-	if !plaintext && len(added) == 0 && len(removed) == 0 && !rs.Rotate {
-		return nil, nil
+	plaintext := 0
+	for _, v := range s.Values {
+		if !v.IsEncrypted() {
+			plaintext++
+		}
+	}
+	if plaintext == 0 && len(added) == 0 && len(removed) == 0 && !rs.Rotate {
+		return nil, 0, nil
 	}
 
 	dataKey, opened, err := open(ctx, kr, st, s, true)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer clear(dataKey) // seal has derived what it needs
 	if len(removed) > 0 || rs.Rotate {
 		// A removed recipient had the data key: make a new one, re-seal
 		// every value and wrap it for everyone who stays.
 		if dataKey, err = crypto.NewDataKey(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		defer clear(dataKey)
 		stay, err := recipientsOf(ctx, kr, kept, rs.Set)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		stanzas, err := wrapAll(ctx, append(stay, added...), dataKey, s.Scope())
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return nil, seal(st, s, dataKey, nil, opened, stanzas)
+		return nil, 0, seal(st, s, dataKey, nil, opened, stanzas)
 	}
 	more, err := wrapAll(ctx, added, dataKey, s.Scope())
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	keep := make(map[*manifest.Value]bool, len(opened))
 	for v := range opened {
 		keep[v] = true
 	}
-	return nil, seal(st, s, dataKey, keep, nil, append(slices.Clone(kept), more...))
+	return nil, plaintext, seal(st, s, dataKey, keep, nil, append(slices.Clone(kept), more...))
 }
 
 // planRecipients splits a Secret's recipients into those that stay and

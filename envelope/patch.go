@@ -14,7 +14,10 @@ import (
 
 // Change sets or removes one value of a Secret.
 type Change struct {
-	Field string // "data" or "stringData" for a set
+	// Field is "data" or "stringData" for a set: a key held by the other
+	// field moves there. "" changes the key where it is, and puts a new
+	// key under data.
+	Field string
 	Key   string
 	Value []byte
 	Unset bool // remove Key from whichever field holds it
@@ -46,6 +49,7 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 		return s.Values[i]
 	}
 	removed := map[*manifest.Value]bool{}
+	added := map[string]bool{} // fields that get a new key
 	remove := func(v *manifest.Value) { removed[v] = true }
 	for _, c := range changes {
 		if c.Unset {
@@ -60,6 +64,12 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 				return fail(fmt.Errorf("%w: there is no key %q to unset", manifest.ErrBadInput, c.Key))
 			}
 			continue
+		}
+		if c.Field == "" {
+			c.Field = "data"
+			if find("data", c.Key) == nil && find("stringData", c.Key) != nil {
+				c.Field = "stringData"
+			}
 		}
 		if other := find(otherField(c.Field), c.Key); other != nil {
 			remove(other) // the key moves to the other field
@@ -81,12 +91,27 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 			return fail(err)
 		}
 		st.AddValue(s, c.Field, c.Key, token)
+		added[c.Field] = true
 	}
+	// A field left without keys goes, rather than stay as an empty
+	// "stringData:" (null) line.
 	var gone []*manifest.Value
-	for _, v := range s.Values {
-		if removed[v] {
-			gone = append(gone, v)
+	for _, field := range []string{"data", "stringData"} {
+		var in []*manifest.Value
+		all := true
+		for _, v := range s.Values {
+			if v.Field == field {
+				if removed[v] {
+					in = append(in, v)
+				} else {
+					all = false
+				}
+			}
 		}
+		if len(in) > 0 && all && !added[field] && st.RemoveField(s, field) {
+			continue
+		}
+		gone = append(gone, in...)
 	}
 	st.RemoveValues(s, gone)
 	if !st.Changed() {
@@ -100,6 +125,22 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 	ns := next.Secrets[index]
 	next.SetMetadata(ns, manifest.Metadata{Version: crypto.Version, Recipients: s.Meta.Recipients, MAC: key.MAC(macInput(ns, s.Meta.Recipients))})
 	return next.Bytes(), nil
+}
+
+// RotateSecret gives the encrypted Secret number index of st a new data
+// key: every value is sealed afresh (new nonces) and the key wrapped again
+// for the same recipients, so whoever knew the old key (the file's author,
+// say) cannot read what is sealed from now on. It needs a key that can
+// decrypt the Secret and every recipient's public key.
+func RotateSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index int) error {
+	s := st.Secrets[index]
+	if s.Meta == nil {
+		return &manifest.Error{Secret: s, Err: fmt.Errorf("%w: the Secret is not encrypted; there is no data key to rotate", manifest.ErrBadInput)}
+	}
+	if _, _, err := encryptSecret(ctx, st, kr, s, Recipients{Rotate: true}); err != nil {
+		return &manifest.Error{Secret: s, Err: err}
+	}
+	return nil
 }
 
 func otherField(field string) string {

@@ -2,9 +2,11 @@ package envelope
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
 )
@@ -15,6 +17,8 @@ import (
 // token of every value the edit did not change.
 type Session struct {
 	secrets []*openedSecret
+	total   int                    // Secrets in the decrypted stream, encrypted or not
+	plain   map[keyring.Scope]bool // the stream's Secrets that were not encrypted
 }
 
 type openedSecret struct {
@@ -23,7 +27,6 @@ type openedSecret struct {
 	stanzas []keyring.Stanza
 	dataKey []byte
 	values  map[valueKey]openedValue
-	taken   bool
 }
 
 type valueKey struct{ field, key string }
@@ -38,9 +41,10 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 	if err := st.CheckStrays(); err != nil {
 		return nil, err
 	}
-	sess := &Session{}
+	sess := &Session{total: len(st.Secrets), plain: map[keyring.Scope]bool{}}
 	for i, s := range st.Secrets {
 		if s.Meta == nil {
+			sess.plain[s.Scope()] = true
 			for _, v := range s.Values {
 				if v.IsEncrypted() {
 					return nil, &manifest.Error{Secret: s, Value: v, Err: fmt.Errorf("%w: the value is ENC[…] but the Secret has no %s block", crypto.ErrIntegrity, manifest.MetadataKey)}
@@ -68,62 +72,155 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 	return sess, nil
 }
 
-// Reseal encrypts an edited plaintext stream with the session's data keys.
-// Each Secret is matched to the one it was decrypted from by its scope,
-// else by its position; its values keep their old token when their content
-// did not change. A renamed Secret keeps its data key, but every value is
-// re-sealed for the new scope, and wrapped keys that are bound to the scope
-// (cloud KMS) are re-wrapped. A Secret that matches none is encrypted with
-// a fresh data key for recipients, or else for the recipients of the first
-// decrypted Secret.
-func (sess *Session) Reseal(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, newRecipients func(*manifest.Secret) (Recipients, error)) error {
-	for _, s := range sess.secrets {
-		s.taken = false
-	}
-	for i, s := range st.Secrets {
-		if err := sess.resealSecret(ctx, st, kr, s, i, newRecipients); err != nil {
-			return &manifest.Error{Secret: s, Err: err}
-		}
-	}
-	return nil
+// ResealOptions tune Reseal.
+type ResealOptions struct {
+	// AllowRename lets a Secret whose namespace/name matches none of the
+	// decrypted ones keep the data key and recipients of the one Secret that
+	// disappeared, when the edit is an unambiguous rename (see pair).
+	AllowRename bool
+	// Rotate gives every Secret that keeps its recipients a new data key:
+	// every value is sealed afresh and the key wrapped again for the same
+	// recipients.
+	Rotate bool
 }
 
-func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, index int, newRecipients func(*manifest.Secret) (Recipients, error)) error {
-	for _, v := range s.Values {
-		if v.IsEncrypted() {
-			return &manifest.Error{Value: v, Err: fmt.Errorf("%w: an ENC[…] value in plaintext being encrypted", manifest.ErrBadInput)}
+// Inherited says that a Secret of the resealed stream took the data key and
+// recipients of a decrypted Secret.
+type Inherited struct {
+	Secret *manifest.Secret // in the resealed stream
+	From   keyring.Scope    // the decrypted Secret's namespace and name
+	// Resealed counts the values sealed with the inherited data key (new or
+	// changed ones); whoever wrote the decrypted file knows that key. It is
+	// 0 when Rotate made a new key.
+	Resealed int
+}
+
+// Renamed reports whether the Secret took the keys of another name.
+func (in Inherited) Renamed() bool { return in.Secret.Scope() != in.From }
+
+// ErrNoKeysForNew says a Secret that matches no decrypted one has no keys
+// named for it.
+var ErrNoKeysForNew = errors.New("no keys were named for it")
+
+// Reseal encrypts an edited plaintext stream with the session's data keys.
+// A Secret takes the data key and recipients of the decrypted Secret with
+// the same namespace and name, never of another one by position: a dev
+// Secret's keys must not end up protecting a prod one because a Secret was
+// inserted above it. With opts.AllowRename, one unambiguous rename keeps its
+// keys too (see pair). A matched Secret's values keep their old token when
+// their content did not change; a renamed one has every value re-sealed for
+// the new scope, and wrapped keys bound to the scope (cloud KMS) re-wrapped.
+// Any other Secret is new and is encrypted with a fresh data key for the
+// recipients newRecipients names; with none, it is an error naming it.
+func (sess *Session) Reseal(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, newRecipients func(*manifest.Secret) (Recipients, error), opts ResealOptions) ([]Inherited, error) {
+	from := sess.pair(st.Secrets, opts.AllowRename)
+	var inherited []Inherited
+	for i, s := range st.Secrets {
+		n, err := sess.resealSecret(ctx, st, kr, s, from[i], newRecipients, opts.Rotate)
+		if err != nil {
+			return nil, &manifest.Error{Secret: s, Err: err}
+		}
+		if from[i] != nil {
+			inherited = append(inherited, Inherited{Secret: s, From: from[i].scope, Resealed: n})
 		}
 	}
-	old := sess.match(s.Scope(), index)
+	return inherited, nil
+}
+
+// pair finds, for each edited Secret, the decrypted one it continues: the
+// one with the same namespace and name. With allowRename, one more pair is
+// made when the edit is clearly a rename: the stream has as many Secrets as
+// before, exactly one decrypted Secret lost its match and exactly one
+// edited Secret has none, both at the same position and in the same
+// namespace. Anything else (an insertion, a move, a change of namespace)
+// leaves the unmatched Secrets new.
+func (sess *Session) pair(secrets []*manifest.Secret, allowRename bool) []*openedSecret {
+	from := make([]*openedSecret, len(secrets))
+	taken := map[*openedSecret]bool{}
+	for i, s := range secrets {
+		for _, o := range sess.secrets {
+			if !taken[o] && o.scope == s.Scope() {
+				from[i], taken[o] = o, true
+				break
+			}
+		}
+	}
+	if !allowRename || len(secrets) != sess.total {
+		return from
+	}
+	var unmatched []int
+	for i := range secrets {
+		if from[i] == nil {
+			unmatched = append(unmatched, i)
+		}
+	}
+	var gone []*openedSecret
+	for _, o := range sess.secrets {
+		if !taken[o] {
+			gone = append(gone, o)
+		}
+	}
+	if len(unmatched) == 1 && len(gone) == 1 {
+		i, o := unmatched[0], gone[0]
+		if o.index == i && o.scope.Namespace == secrets[i].Namespace {
+			from[i] = o
+		}
+	}
+	return from
+}
+
+// resealSecret encrypts plaintext Secret s, continuing old when not nil. It
+// returns how many values it sealed with old's data key.
+func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, s *manifest.Secret, old *openedSecret, newRecipients func(*manifest.Secret) (Recipients, error), rotate bool) (int, error) {
+	for _, v := range s.Values {
+		if v.IsEncrypted() {
+			return 0, &manifest.Error{Value: v, Err: fmt.Errorf("%w: an ENC[…] value in plaintext being encrypted", manifest.ErrBadInput)}
+		}
+	}
 	if old == nil {
 		rs, err := newRecipients(s)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		recipients := rs.Set
 		if recipients == nil {
 			recipients = rs.Add
 		}
-		if len(recipients) == 0 && len(sess.secrets) > 0 {
-			var specs []string
-			for _, stz := range sess.secrets[0].stanzas {
-				specs = append(specs, stz.Type+":"+stz.ID)
+		if len(recipients) == 0 {
+			// Never another Secret's recipients: which ones a new Secret
+			// needs is the user's call.
+			what := "a new Secret (none of the file had this namespace and name)"
+			if sess.plain[s.Scope()] {
+				what = "a Secret that was not encrypted"
 			}
-			var err error
-			if recipients, err = kr.ParseRecipients(ctx, specs); err != nil {
-				return fmt.Errorf("a new Secret: recipients of the file: %w", err)
-			}
+			return 0, hint.Wrap(fmt.Errorf("%s, and %w", what, ErrNoKeysForNew),
+				"name its keys with -k/--key or KSEC_KEYS, or add a rule for it to .ksec.yaml (ksec init); ksec does not copy another Secret's recipients")
 		}
-		_, err = encryptSecret(ctx, st, kr, s, Recipients{Set: recipients})
-		return err
+		key, _, err := encryptSecret(ctx, st, kr, s, Recipients{Set: recipients})
+		clear(key)
+		return 0, err
 	}
-	old.taken = true
 	stanzas := old.stanzas
 	sameScope := old.scope == s.Scope()
+	if rotate {
+		dataKey, err := crypto.NewDataKey()
+		if err != nil {
+			return 0, err
+		}
+		defer clear(dataKey)
+		rs, err := recipientsOf(ctx, kr, stanzas, nil)
+		if err != nil {
+			return 0, err
+		}
+		if stanzas, err = wrapAll(ctx, rs, dataKey, s.Scope()); err != nil {
+			return 0, err
+		}
+		return 0, seal(st, s, dataKey, nil, nil, stanzas)
+	}
 	if !sameScope {
 		var err error
 		if stanzas, err = kr.Rebind(ctx, stanzas, old.dataKey, s.Scope()); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	keep := map[*manifest.Value]bool{}
@@ -134,7 +231,7 @@ func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *
 		}
 		same, err := sameContent(st, v, prev.payload)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if same {
 			st.SetToken(v, prev.token)
@@ -142,22 +239,7 @@ func (sess *Session) resealSecret(ctx context.Context, st *manifest.Stream, kr *
 			keep[v] = true
 		}
 	}
-	return seal(st, s, old.dataKey, keep, nil, stanzas)
-}
-
-// match finds the decrypted Secret an edited one came from.
-func (sess *Session) match(scope keyring.Scope, index int) *openedSecret {
-	for _, o := range sess.secrets {
-		if !o.taken && o.scope == scope {
-			return o
-		}
-	}
-	for _, o := range sess.secrets {
-		if !o.taken && o.index == index {
-			return o
-		}
-	}
-	return nil
+	return len(s.Values) - len(keep), seal(st, s, old.dataKey, keep, nil, stanzas)
 }
 
 // sameContent reports whether plaintext value v holds what the old payload did.

@@ -330,7 +330,9 @@ func (p *awsProvider) cachedClient(ctx context.Context, k awsKey) (*awsClient, e
 			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "ksec" }))
 		cfg.Credentials = c.role
 	}
-	c.kms = kms.NewFromConfig(cfg)
+	// KMS replies are read through a bound, so a misbehaving endpoint (or
+	// one an attacker points AWS_ENDPOINT_URL_KMS at) cannot fill memory.
+	c.kms = kms.NewFromConfig(cfg, func(o *kms.Options) { o.HTTPClient = cappedHTTPClient{next: o.HTTPClient} })
 	p.clients[ck] = c
 	return c, nil
 }
@@ -367,6 +369,8 @@ func (p *awsProvider) explain(ctx context.Context, op string, k awsKey, err erro
 		sendFailed *smithyhttp.RequestSendError
 	)
 	switch {
+	case errors.Is(err, errReplyTooLarge):
+		return wrap(errReplyTooLarge.Error()+": ksec stopped reading it", awsNetworkHint("KMS", k.region))
 	case ctx.Err() != nil:
 		return p.timeoutError(ctx, prefix, err, awsNetworkHint("KMS", k.region))
 	case errors.As(err, &invalid):

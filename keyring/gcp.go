@@ -197,7 +197,12 @@ func (p *gcpProvider) kmsClient(ctx context.Context) (*kms.KeyManagementClient, 
 	}
 	// SDK debug logging (GOOGLE_SDK_GO_LOGGING_LEVEL) would print request
 	// and response payloads, data keys included: silence it for good.
-	opts := []option.ClientOption{option.WithLogger(slog.New(slog.DiscardHandler))}
+	// Replies are bounded: an answer about a 32-byte data key is small,
+	// and a larger one is refused before it is read into memory.
+	opts := []option.ClientOption{
+		option.WithLogger(slog.New(slog.DiscardHandler)),
+		option.WithGRPCDialOption(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxReply))),
+	}
 	local := false
 	if ep := p.opts.Endpoint; ep != "" {
 		if strings.Contains(ep, "://") || strings.ContainsAny(ep, "/ ") {

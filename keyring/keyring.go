@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ksec-dev/ksec/crypto"
 	"github.com/ksec-dev/ksec/internal/hint"
 )
 
@@ -49,6 +50,11 @@ type Recipient interface {
 type Identity interface {
 	Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error)
 }
+
+// MaxWrapped bounds the size of a stanza's wrapped data key. The largest
+// ksec writes (OpenPGP to a 16384-bit RSA key, an age file for an SSH RSA
+// key, a cloud KMS blob) are a few KiB.
+const MaxWrapped = 16 << 10
 
 // ErrIncorrectIdentity says an identity holds no key for any of the stanzas.
 var ErrIncorrectIdentity = errors.New("no matching key")
@@ -169,6 +175,14 @@ func (k *Keyring) ParseRecipients(ctx context.Context, specs []string) ([]Recipi
 // network), stanza by stanza, stopping at the first success. The error
 // lists every attempt when all fail.
 func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]byte, error) {
+	for _, s := range stanzas {
+		if len(s.Wrapped) > MaxWrapped {
+			// No provider is handed a key blob no provider writes: the
+			// work and memory of unwrapping stay bounded by this.
+			return nil, fmt.Errorf("%w: %s:%s: the wrapped data key is %d bytes, more than the %d any recipient type writes",
+				crypto.ErrIntegrity, s.Type, s.ID, len(s.Wrapped), MaxWrapped)
+		}
+	}
 	// The same Secret met by several workers at once is unwrapped once:
 	// the others wait for it, then find the key in the cache.
 	done := k.claim(stanzas, scope)

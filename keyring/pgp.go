@@ -11,15 +11,21 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"golang.org/x/term"
 
+	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/childenv"
 	"github.com/ksec-dev/ksec/internal/hint"
 )
 
@@ -29,6 +35,20 @@ const pgpType = "pgp"
 // pgpKeyLen is the length of a ksec data key; an unwrapped key of any other
 // length is refused.
 const pgpKeyLen = 32
+
+// Bounds of one unwrap. A data key is 32 bytes; a little slack lets a
+// wrong length be reported as such, while a message that decompresses to
+// more is cut off there. gpg's messages for one small message fit easily.
+const (
+	pgpMaxUnwrapped       = 1 << 10
+	gpgMaxDecryptMessages = 256 << 10
+	// gpgDecryptTimeout bounds a whole gpg --decrypt run, a passphrase
+	// typed into pinentry included.
+	gpgDecryptTimeout = 5 * time.Minute
+	// gpgDecryptDataTimeout bounds the run once gpg has the session key:
+	// decrypting 32 bytes takes milliseconds.
+	gpgDecryptDataTimeout = 10 * time.Second
+)
 
 const (
 	hintGPGForRecipient = "install gnupg, or give the recipient's public-key file path instead of a fingerprint"
@@ -278,9 +298,22 @@ func (g gpgRunner) decrypt(ctx context.Context, s Stanza) ([]byte, error) {
 	// standard input, which here is the message; so GPG_TTY is set to
 	// ksec's terminal when the user did not set it. --quiet is not used: it
 	// suppresses the NO_SECKEY and ERROR status lines.
-	res, err := g.run(ctx, s.Wrapped, g.ttyEnv(ctx),
+	//
+	// A wrapped data key is 32 bytes: gpg is stopped as soon as it writes
+	// more than a little over that (a compressed message of gigabytes is a
+	// bomb, not a key), and once it has the session key (BEGIN_DECRYPTION:
+	// any passphrase prompt is over) it has seconds to finish. Before that,
+	// a person may be typing a passphrase: the whole run is bounded more
+	// loosely.
+	ctx, cancel := context.WithTimeout(ctx, gpgDecryptTimeout)
+	defer cancel()
+	res, err := g.runLimited(ctx, s.Wrapped, g.ttyEnv(ctx),
+		gpgLimits{stdout: pgpMaxUnwrapped, stderr: gpgMaxDecryptMessages, afterBegin: gpgDecryptDataTimeout},
 		"--batch", "--no-auto-key-retrieve", "--status-fd", "2", "--decrypt")
 	defer clear(res.stdout)
+	if errors.Is(err, errGPGOutput) || errors.Is(err, errGPGSlow) {
+		return nil, fmt.Errorf("%w: pgp:%s: the wrapped data key is not one ksec wrote: %v", crypto.ErrIntegrity, s.ID, err)
+	}
 	st := parseGPGStatus(res.stderr)
 	if err == nil && st.has("DECRYPTION_OKAY") {
 		if len(res.stdout) != pgpKeyLen {
@@ -293,6 +326,9 @@ func (g gpgRunner) decrypt(ctx context.Context, s Stanza) ([]byte, error) {
 		return nil, &fatalError{hint.Wrap(fmt.Errorf("cannot decrypt pgp:%s: %w", s.ID, g.notFound(err)), hintGPGForIdentity)}
 	case ctx.Err() != nil:
 		e := fmt.Errorf("gpg did not finish decrypting pgp:%s: %w", s.ID, ctx.Err())
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			e = fmt.Errorf("gpg did not finish decrypting pgp:%s within %s", s.ID, gpgDecryptTimeout)
+		}
 		if st.has("PINENTRY_LAUNCHED") {
 			e = hint.Wrap(e, hintPinentryWait)
 		}
@@ -441,22 +477,116 @@ type gpgResult struct {
 }
 
 // run executes gpg with stdin as its standard input and extraEnv added to
-// its environment.
+// its environment, with generous output limits.
 func (g gpgRunner) run(ctx context.Context, stdin []byte, extraEnv []string, args ...string) (gpgResult, error) {
-	cmd := exec.CommandContext(ctx, g.bin, args...)
-	if g.env != nil || extraEnv != nil {
-		env := append(os.Environ(), g.env...)
-		cmd.Env = append(env, extraEnv...)
+	return g.runLimited(ctx, stdin, extraEnv, gpgLimits{stdout: gpgMaxOutput, stderr: gpgMaxMessages}, args...)
+}
+
+// Output limits of a gpg run. Exported keys with many signatures can be
+// large; nothing ksec asks gpg for comes near these.
+const (
+	gpgMaxOutput   = 64 << 20
+	gpgMaxMessages = 1 << 20
+)
+
+// gpgLimits bound what one gpg run may write, and for how long it may go on
+// once it has begun decrypting data.
+type gpgLimits struct {
+	stdout, stderr int
+	// afterBegin, when not 0, bounds the time from gpg's BEGIN_DECRYPTION
+	// status line (the passphrase, if any, has been given by then) to its
+	// end. Reading it needs --status-fd 2.
+	afterBegin time.Duration
+}
+
+// errGPGOutput says a gpg run wrote more than its limit and was stopped.
+var errGPGOutput = errors.New("gpg wrote more than expected and was stopped")
+
+// errGPGSlow says a gpg run took longer than its limit to decrypt data.
+var errGPGSlow = errors.New("gpg took too long decrypting and was stopped")
+
+// runLimited is run with limits: gpg is killed as soon as it writes more
+// than a limit (a decompression bomb is never buffered) or overruns its
+// decryption time, and the error then wraps errGPGOutput or errGPGSlow.
+func (g gpgRunner) runLimited(ctx context.Context, stdin []byte, extraEnv []string, lim gpgLimits, args ...string) (gpgResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var slow atomic.Bool
+	var timer *time.Timer
+	var timerMu sync.Mutex
+	defer func() {
+		timerMu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		timerMu.Unlock()
+	}()
+	stdout := &cappedBuffer{buf: make([]byte, 0, min(lim.stdout, 4096)), max: lim.stdout, stop: cancel}
+	stderr := &cappedBuffer{max: lim.stderr, stop: cancel}
+	if lim.afterBegin > 0 {
+		stderr.watch = []byte("[GNUPG:] BEGIN_DECRYPTION")
+		stderr.seen = func() {
+			timerMu.Lock()
+			defer timerMu.Unlock()
+			timer = time.AfterFunc(lim.afterBegin, func() { slow.Store(true); cancel() })
+		}
 	}
+	cmd := exec.CommandContext(ctx, g.bin, args...)
+	// gpg, and the gpg-agent it may start, never get ksec's key material.
+	cmd.Env = childenv.Environ(append(slices.Clone(g.env), extraEnv...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
-	return gpgResult{stdout: stdout.Bytes(), stderr: stderr.Bytes()}, err
+	res := gpgResult{stdout: stdout.buf, stderr: stderr.buf}
+	switch {
+	case stdout.over:
+		clear(stdout.buf)
+		return gpgResult{stderr: stderr.buf}, fmt.Errorf("%w (more than %d bytes of output)", errGPGOutput, lim.stdout)
+	case stderr.over:
+		clear(stdout.buf)
+		return gpgResult{stderr: stderr.buf}, fmt.Errorf("%w (more than %d bytes of messages)", errGPGOutput, lim.stderr)
+	case slow.Load():
+		clear(stdout.buf)
+		return gpgResult{stderr: stderr.buf}, fmt.Errorf("%w (more than %s after it began)", errGPGSlow, lim.afterBegin)
+	}
+	return res, err
+}
+
+// cappedBuffer keeps what a process writes up to max bytes; one byte more
+// marks it over and calls stop (which kills the process). It never grows
+// past its first allocation when that is max, so key material is not left
+// behind in discarded backing arrays.
+type cappedBuffer struct {
+	buf  []byte
+	max  int
+	over bool
+	stop func()
+	// watch, when set, is looked for in the output; seen is called once
+	// when it appears.
+	watch []byte
+	seen  func()
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.over {
+		return 0, errGPGOutput
+	}
+	if len(b.buf)+len(p) > b.max {
+		b.over = true
+		b.stop()
+		return 0, errGPGOutput
+	}
+	from := max(0, len(b.buf)-len(b.watch))
+	b.buf = append(b.buf, p...)
+	if b.watch != nil && bytes.Contains(b.buf[from:], b.watch) {
+		b.watch = nil
+		b.seen()
+	}
+	return len(p), nil
 }
 
 // messages returns gpg's human-readable stderr lines on one line, without
@@ -533,6 +663,7 @@ func ttyName(ctx context.Context, f *os.File) string {
 		}
 	}
 	cmd := exec.CommandContext(ctx, "tty")
+	cmd.Env = childenv.Environ()
 	cmd.Stdin = f
 	out, err := cmd.Output()
 	if err != nil {
@@ -656,13 +787,26 @@ func (id *pgpFileIdentity) unwrap(s Stanza) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("%s holds no secret key for pgp:%s: %w", id.source, s.ID, ErrIncorrectIdentity)
 	}
-	md, err := openpgp.ReadMessage(bytes.NewReader(s.Wrapped), id.keys, nil, &packet.Config{})
+	// Compressed data is cut off after pgpMaxUnwrapped bytes, at every
+	// level: a message that inflates to gigabytes fails at once.
+	limit := int64(pgpMaxUnwrapped)
+	tooLarge := func() error {
+		return fmt.Errorf("%w: pgp:%s: the wrapped data key is not one ksec wrote: it inflates to more than %d bytes", crypto.ErrIntegrity, s.ID, pgpMaxUnwrapped)
+	}
+	md, err := openpgp.ReadMessage(bytes.NewReader(s.Wrapped), id.keys, nil, &packet.Config{MaxDecompressedMessageSize: &limit})
+	if errors.Is(err, pgperrors.ErrMessageTooLarge) {
+		return nil, tooLarge()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pgp:%s: decrypting with the secret key %s from %s failed: %w",
 			s.ID, fingerprint(usable[0].PublicKey), id.source, err)
 	}
 	// Read to the end: the integrity check (MDC) runs at EOF.
-	key, err := io.ReadAll(io.LimitReader(md.UnverifiedBody, 1024))
+	key, err := io.ReadAll(io.LimitReader(md.UnverifiedBody, pgpMaxUnwrapped+1))
+	if errors.Is(err, pgperrors.ErrMessageTooLarge) || len(key) > pgpMaxUnwrapped {
+		clear(key)
+		return nil, tooLarge()
+	}
 	if err != nil {
 		clear(key)
 		return nil, fmt.Errorf("pgp:%s: decrypting with the secret key %s from %s failed: %w",

@@ -34,13 +34,15 @@ func (st *Stream) NewPayload(s *Secret, field string, value []byte) crypto.Paylo
 	return crypto.Payload{Style: style, Form: crypto.FormText, Value: value}
 }
 
-// RemoveField deletes a whole data or stringData field of a block Secret.
-func (st *Stream) RemoveField(s *Secret, name string) {
+// RemoveField deletes a whole data or stringData field of a block Secret,
+// and reports whether it did: a flow (JSON) Secret keeps its fields.
+func (st *Stream) RemoveField(s *Secret, name string) bool {
 	k, v := s.fieldKey(name), s.fieldNode(name)
 	if k == nil || s.mapping.Style&yaml.FlowStyle != 0 {
-		return
+		return false
 	}
 	st.edits = append(st.edits, edit{start: st.lineStart(st.nodeStart(k)), end: st.nextLine(st.nodeEnd(v, k.Column-1, false))})
+	return true
 }
 
 // RemoveValues deletes values' entries (the key line, and the lines of a

@@ -37,6 +37,9 @@ const (
 	GCPFaultUnverified
 	// GCPFaultStall: answer nothing until the caller gives up.
 	GCPFaultStall
+	// GCPFaultHugeReply: answer Decrypt with a 1 MiB plaintext (with its
+	// correct checksum), as a misbehaving endpoint could.
+	GCPFaultHugeReply
 )
 
 // Cloud KMS's size limits for Encrypt and Decrypt.
@@ -326,6 +329,9 @@ func (f *GCPKMS) Decrypt(ctx context.Context, req *kmspb.DecryptRequest) (*kmspb
 	pt, err := key.aead.Open(nil, ct[:gcpNonceSize], ct[gcpNonceSize:], aad)
 	if err != nil {
 		return nil, gcpDecryptionFailed()
+	}
+	if fault == GCPFaultHugeReply {
+		pt = make([]byte, 1<<20)
 	}
 	crc := gcpCRC32C(pt)
 	if fault == GCPFaultResponseCRC {

@@ -1,0 +1,43 @@
+package childenv
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestClean(t *testing.T) {
+	env := []string{
+		"PATH=/usr/bin",
+		"KSEC_AGE_KEY=AGE-SECRET-KEY-1QQQ",
+		"KSEC_AGE_KEY=",
+		"SOPS_AGE_KEY=# created\nAGE-SECRET-KEY-1ZZZ",
+		"MY_KEY=age-secret-key-1abc",
+		"KSEC_AGE_KEYS=not-a-key",
+		"AWS_SECRET_ACCESS_KEY=aws",
+		"GNUPGHOME=/tmp/g",
+		"EDITOR=vi",
+	}
+	orig := slices.Clone(env)
+	got := Clean(env)
+	want := []string{"PATH=/usr/bin", "KSEC_AGE_KEYS=not-a-key", "AWS_SECRET_ACCESS_KEY=aws", "GNUPGHOME=/tmp/g", "EDITOR=vi"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Clean:\n got %q\nwant %q", got, want)
+	}
+	if !slices.Equal(env, orig) {
+		t.Errorf("Clean changed its input: %q", env)
+	}
+}
+
+func TestEnviron(t *testing.T) {
+	t.Setenv("KSEC_AGE_KEY", "AGE-SECRET-KEY-1QQQ")
+	t.Setenv("KSEC_CHILDENV_TEST", "kept")
+	got := Environ("EXTRA=1", "KSEC_AGE_KEY=AGE-SECRET-KEY-1RRR")
+	if slices.ContainsFunc(got, func(e string) bool { return len(e) >= 13 && e[:13] == "KSEC_AGE_KEY=" }) {
+		t.Errorf("KSEC_AGE_KEY passed on: %q", got)
+	}
+	for _, e := range []string{"KSEC_CHILDENV_TEST=kept", "EXTRA=1"} {
+		if !slices.Contains(got, e) {
+			t.Errorf("%s missing", e)
+		}
+	}
+}

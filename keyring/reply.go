@@ -1,0 +1,66 @@
+package keyring
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// maxReply bounds the body of a key service's reply. A KMS answer to
+// encrypting or decrypting a 32-byte data key is well under 2 KiB; a
+// reply past the bound is not read into memory.
+const maxReply = 64 << 10
+
+// errReplyTooLarge says a key service's reply was cut off at maxReply.
+var errReplyTooLarge = fmt.Errorf("the reply is larger than %d KiB", maxReply>>10)
+
+// httpDoer is the client interface of the AWS SDK (aws.HTTPClient).
+type httpDoer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// cappedHTTPClient hands out response bodies that fail past maxReply bytes.
+type cappedHTTPClient struct{ next httpDoer }
+
+func (c cappedHTTPClient) Do(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.Do(r)
+	if err == nil && resp.Body != nil {
+		resp.Body = &cappedBody{rc: resp.Body, left: maxReply}
+	}
+	return resp, err
+}
+
+// cappedBody reads at most left bytes; one more is errReplyTooLarge, once:
+// after that it reads as ended, so the SDK's draining of the rest neither
+// reads it nor complains.
+type cappedBody struct {
+	rc   io.ReadCloser
+	left int64
+	cut  bool
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.cut {
+		return 0, io.EOF
+	}
+	if b.left <= 0 {
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			b.cut = true
+			return 0, errReplyTooLarge
+		}
+		if err == nil {
+			err = io.EOF // a zero-byte read at the bound: treat as the end
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.rc.Close() }
