@@ -1200,7 +1200,7 @@ func TestKillDuringInPlaceWrite(t *testing.T) {
 				}
 				if where != "beside the target" {
 					t.Errorf("kill %d during %s left %s %s (mode %v, %d bytes, plaintext: %v)", i, op, where, e.Name(), info.Mode().Perm(), len(data), strings.Contains(string(data), "pw-one-Kq81xZ"))
-				} else if !regexp.MustCompile(`^\.big\.yaml[0-9]+$`).MatchString(e.Name()) {
+				} else if !regexp.MustCompile(`^\.big\.yaml\.ksec-tmp-[a-z0-9]{6}$`).MatchString(e.Name()) {
 					t.Errorf("kill %d during %s left %s, not named after the target", i, op, e.Name())
 				}
 				must(t, os.Remove(filepath.Join(dir, e.Name())))
@@ -1263,7 +1263,7 @@ func TestInPlaceWriteTemporaryFiles(t *testing.T) {
 				t.Errorf("ksec %s created %s in TMPDIR", strings.Join(args[:2], " "), filepath.Base(f))
 			case filepath.Base(f) == base:
 				// the rename onto the target
-			case !regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `[0-9]+$`).MatchString(filepath.Base(f)):
+			case !regexp.MustCompile(`^\.` + regexp.QuoteMeta(base) + `\.ksec-tmp-[a-z0-9]{6}$`).MatchString(filepath.Base(f)):
 				t.Errorf("ksec %s created %s, not named after the target", strings.Join(args[:2], " "), f)
 			default:
 				if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {

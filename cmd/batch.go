@@ -14,6 +14,7 @@ import (
 	"github.com/ksec-dev/ksec/config"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // dirOptions are the flags of commands that take the manifests under a
@@ -151,6 +152,7 @@ type batchResult struct {
 	out     []byte
 	changed bool
 	err     error
+	snap    *outfile.Snapshot // what was read, to refuse a file changed since
 }
 
 // runBatch reads and parses every file and runs work on it with a bounded
@@ -173,7 +175,7 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 					results[i] = batchResult{file: files[i], err: errSkipped}
 					continue
 				}
-				st, err := parseFile(files[i])
+				st, snap, err := parseFile(files[i])
 				var out []byte
 				var changed bool
 				switch {
@@ -186,7 +188,7 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 						err = errSkipped // stopped because another file failed
 					}
 				}
-				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err}
+				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err, snap: snap}
 				if err != nil && !b.KeepGoing {
 					cancel()
 				}
@@ -264,7 +266,8 @@ func joinStreams(results []batchResult) []byte {
 
 // writeInPlace writes every changed file back, with the worker pool: each
 // write is an fsync'ed atomic rename, which is slow one after another.
-func (b *batchOptions) writeInPlace(sys *System, results []batchResult) error {
+// like gives the output's kind (plaintext or not) and --force.
+func (b *batchOptions) writeInPlace(sys *System, results []batchResult, like ioOptions) error {
 	var mu sync.Mutex
 	var first error
 	next := make(chan batchResult)
@@ -274,7 +277,7 @@ func (b *batchOptions) writeInPlace(sys *System, results []batchResult) error {
 		go func() {
 			defer wg.Done()
 			for r := range next {
-				io := ioOptions{Input: r.file, InPlace: true}
+				io := ioOptions{Input: r.file, InPlace: true, Force: like.Force, plaintext: like.plaintext, snap: r.snap}
 				if err := io.write(sys, r.out, false); err != nil {
 					mu.Lock()
 					if first == nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/ksec-dev/ksec/k8s"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // Kinds of Secret ksec create makes, named like kubectl create secret's
@@ -220,7 +221,11 @@ func runCreate(ctx context.Context, sys *System, opts *CreateOptions) error {
 	if err := envelope.EncryptEach(ctx, st, kr, recipientsFor); err != nil {
 		return err
 	}
-	out := ioOptions{Output: opts.Output}
+	out := ioOptions{Output: opts.Output, Force: opts.Force}
+	if !opts.Force {
+		// Checked at the start, and again as the file is written.
+		out.outSnap = outfile.Absent()
+	}
 	return out.write(sys, st.Bytes(), false)
 }
 
@@ -250,11 +255,17 @@ func validateCreate(opts *CreateOptions) error {
 			return usagef("create docker-registry needs --docker-server, --docker-username and --docker-password")
 		}
 	}
-	if opts.Output != "" && opts.Output != "-" && !opts.Force {
-		if _, err := os.Lstat(opts.Output); err == nil {
+	if err := checkOutputName(opts.Output); err != nil {
+		return err
+	}
+	if opts.Output != "" && opts.Output != "-" {
+		// A file is not overwritten by mistake; a device, a FIFO or
+		// /dev/fd/N is written to.
+		if fi, err := os.Stat(opts.Output); err == nil && fi.Mode().IsRegular() && !opts.Force {
 			return hint.Wrap(fmt.Errorf("%s already exists", opts.Output),
 				"pass --force to replace it, or change its values with ksec edit or ksec patch")
 		}
+		return outfile.Check(opts.Output, outfile.Options{BreakLinks: opts.Force})
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ksec-dev/ksec/envelope"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // DecryptOptions are the parsed flags of ksec decrypt.
@@ -78,10 +79,12 @@ Other output forms (kubesec compatible):
 	f.StringVar(&opts.Secret, "secret", "", "with --extract: the Secret, as NAME or NAMESPACE/NAME")
 	f.BoolVar(&opts.SecretsOnly, "secrets-only", false, "output only the documents that hold an encrypted Secret")
 	opts.batchOptions.bind(f)
+	opts.bindForce(f)
 	return c
 }
 
 func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
+	opts.plaintext = true
 	if err := opts.validate(sys); err != nil {
 		return err
 	}
@@ -187,6 +190,15 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	case opts.InPlace && opts.Output != "":
 		return usagef("-i/--in-place and -o/--output cannot be used together")
 	}
+	opts.plaintext = true
+	if err := checkOutputName(opts.Output); err != nil {
+		return err
+	}
+	if target := opts.target(); target != "" && !opts.InPlace {
+		if err := outfile.Check(target, opts.fileOptions(nil)); err != nil {
+			return err
+		}
+	}
 	files, err := opts.inputFiles(sys, opts.Files)
 	if err != nil {
 		return err
@@ -204,7 +216,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return failed
 	}
 	if opts.InPlace {
-		if err := opts.writeInPlace(sys, results); err != nil {
+		if err := opts.writeInPlace(sys, results, opts.ioOptions); err != nil {
 			return err
 		}
 	} else if err := opts.write(sys, joinStreams(results), false); err != nil {

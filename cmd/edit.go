@@ -18,6 +18,7 @@ import (
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // EditOptions are the parsed flags of ksec edit.
@@ -27,6 +28,7 @@ type EditOptions struct {
 	Identities []string
 	Base64     bool
 	Rotate     bool
+	Force      bool
 }
 
 // NewCmdEdit builds ksec edit; runF replaces the work in tests.
@@ -74,6 +76,7 @@ A new FILE starts from a small Secret template (needs -k or KSEC_KEYS).`,
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
 	f.BoolVarP(&opts.Base64, "base64", "b", false, "show data values base64-encoded, as stored")
 	f.BoolVarP(&opts.Rotate, "rotate", "r", false, "give every Secret a new data key on save (re-seals every value)")
+	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
 
@@ -105,10 +108,11 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		return err
 	}
 
-	original, err := readManifestFile(opts.File)
+	original, snap, err := readManifestFileSnap(opts.File)
 	exists := err == nil
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		snap = outfile.Absent()
 		tmpl, err := manifest.Parse(secretTemplate(opts.File))
 		if err != nil {
 			return err
@@ -119,6 +123,10 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		}
 		original = nil
 	case err != nil:
+		return err
+	}
+	// A file ksec could not write back is refused before the editor opens.
+	if err := outfile.Check(opts.File, outfile.Options{BreakLinks: opts.Force}); err != nil {
 		return err
 	}
 
@@ -194,8 +202,19 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			fmt.Fprintf(sys.Err, "ksec: no changes; %s left as it was\n", opts.File)
 			return nil
 		}
-		io := ioOptions{Input: opts.File, InPlace: true}
-		return io.write(sys, out, false)
+		err = checkOutputSize(out)
+		if err == nil {
+			// Refused if the file changed since it was read (a ksec patch,
+			// a git pull): the user's edits are kept to re-apply.
+			err = writeFile(sys, opts.File, out, outfile.Options{BreakLinks: opts.Force, Expect: snap})
+		}
+		if err != nil {
+			keepDir = true
+			return hint.Wrap(err, fmt.Sprintf("your edits are kept, unencrypted and readable only by you, in %s: "+
+				"run 'ksec edit %s' again and re-apply them to the file as it is now (diff %s against the new buffer shows them), then delete %s",
+				tmp, opts.File, tmp, dir))
+		}
+		return nil
 	}
 }
 

@@ -88,11 +88,12 @@ Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
 	opts.batchOptions.bind(f)
 	f.StringVar(&opts.Parent, "parent", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
-	f.BoolVar(&opts.Force, "force", false, "replace an encrypted file's recipients even when some current ones are left out")
+	f.BoolVar(&opts.Force, "force", false, "replace an encrypted file's recipients even when some current ones are left out, and a file that has other hard links")
 	return c
 }
 
 func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
+	opts.ioOptions.Force = opts.Force // one --force: see its help
 	if err := opts.validate(sys); err != nil {
 		return err
 	}
@@ -214,7 +215,12 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		}
 		return nil, false, nil
 	}
-	src, err := readManifestFile(parent)
+	src, snap, err := readManifestFileSnap(parent)
+	if !explicit {
+		// The -o file is read as the parent and then replaced: refuse
+		// to replace it if it changes meanwhile.
+		opts.outSnap = snap
+	}
 	if err != nil {
 		if !explicit && errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil
@@ -313,6 +319,7 @@ func parseRecipientFlags(ctx context.Context, kr *keyring.Keyring, specs []strin
 
 // runEncryptMany encrypts many files in place.
 func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
+	opts.ioOptions.Force = opts.Force
 	switch {
 	case !opts.InPlace:
 		return hint.Wrap(usagef("encrypting several files needs -i/--in-place"), "or encrypt one file at a time to standard output or -o FILE")
@@ -355,7 +362,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if failed != nil && !opts.KeepGoing {
 		return failed
 	}
-	if err := opts.writeInPlace(sys, results); err != nil {
+	if err := opts.writeInPlace(sys, results, opts.ioOptions); err != nil {
 		return err
 	}
 	return failed

@@ -12,6 +12,7 @@ import (
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // Exit codes, documented in the README.
@@ -25,6 +26,9 @@ const (
 	// ExitNotEncrypted is inspect's answer when some Secret is plain or
 	// partially encrypted, or a file holds no Secret.
 	ExitNotEncrypted = 6
+	// ExitChanged means the file changed on disk while ksec worked on it
+	// (another ksec, git, an editor); ksec left it as that change made it.
+	ExitChanged = 7
 )
 
 func exitCode(err error) int {
@@ -36,6 +40,8 @@ func exitCode(err error) int {
 		return exit.code
 	case errors.Is(err, ErrNotEncrypted):
 		return ExitNotEncrypted
+	case errors.Is(err, outfile.ErrChanged):
+		return ExitChanged
 	case errors.As(err, &usage):
 		return ExitUsage
 	case errors.Is(err, crypto.ErrIntegrity):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,6 +52,12 @@ func TestExitCodesMatchREADME(t *testing.T) {
 		t.Fatalf("encrypt: exit %d: %s", code, stderr)
 	}
 	withKey := map[string]string{"HOME": home, "XDG_CONFIG_HOME": home, "KSEC_AGE_KEY": id.String()}
+	raceFile := filepath.Join(home, "race.yaml")
+	if err := os.WriteFile(raceFile, []byte(encrypted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	racing := map[string]string{"HOME": home, "XDG_CONFIG_HOME": home, "XDG_RUNTIME_DIR": home, "KSEC_AGE_KEY": id.String(),
+		"EDITOR": "sh -c 'echo \"# changed meanwhile\" >> " + raceFile + " && echo \"  c: three\" >> \"$0\"'"}
 	// Swapping two values' tokens breaks their binding to their keys.
 	lines := strings.Split(encrypted, "\n")
 	ia, ib := -1, -1
@@ -83,6 +90,9 @@ func TestExitCodesMatchREADME(t *testing.T) {
 		{ExitNoKey, env, encrypted, []string{"decrypt", "-"}, "no key could decrypt"},
 		{ExitIntegrity, withKey, tampered, []string{"decrypt", "-"}, "ksec: error: "},
 		{ExitNotEncrypted, env, plain, []string{"inspect", "-"}, ""},
+		// An editor that also changes the file on disk, as a concurrent
+		// ksec patch or git pull would.
+		{ExitChanged, racing, "", []string{"edit", raceFile}, "ksec: error: write " + raceFile + ": changed on disk: "},
 	}
 	tested := map[int]bool{}
 	for _, c := range cases {
@@ -97,7 +107,7 @@ func TestExitCodesMatchREADME(t *testing.T) {
 		})
 		tested[c.code] = true
 	}
-	for _, code := range []int{ExitOK, ExitError, ExitUsage, ExitBadInput, ExitNoKey, ExitIntegrity, ExitNotEncrypted} {
+	for _, code := range []int{ExitOK, ExitError, ExitUsage, ExitBadInput, ExitNoKey, ExitIntegrity, ExitNotEncrypted, ExitChanged} {
 		if documented[code] == "" {
 			t.Errorf("README's exit code table lacks %d", code)
 		}

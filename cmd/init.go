@@ -14,6 +14,7 @@ import (
 	"github.com/ksec-dev/ksec/config"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // InitOptions are the parsed flags of ksec init.
@@ -55,15 +56,13 @@ const placeholderRecipient = "age1replace-with-your-age-public-key"
 func runInit(sys *System, opts *InitOptions) error {
 	recipients, note := defaultAgeRecipients(sys)
 	content := starterConfig(recipients)
-	if opts.Force {
-		mode := os.FileMode(0o644)
-		if st, err := os.Stat(config.FileName); err == nil {
-			mode = st.Mode().Perm()
-		}
-		if err := writeFileAtomic(config.FileName, content, mode); err != nil {
-			return fmt.Errorf("write %s: %w", config.FileName, err)
-		}
-	} else if err := createNewFile(config.FileName, content); err != nil {
+	// Not secret: a new file gets the umask's mode, an existing one keeps its own.
+	err := writeFile(sys, config.FileName, content, outfile.Options{BreakLinks: opts.Force, CreateOnly: !opts.Force})
+	if errors.Is(err, outfile.ErrExists) {
+		return hint.Wrap(fmt.Errorf("%s already exists; it was left as it is", config.FileName),
+			"edit it, or pass --force to replace it with a new starter file")
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(sys.Err, "Wrote %s %s.\n", config.FileName, note)
@@ -139,28 +138,4 @@ rules:
   - path: "**"
     keys:
 ` + keys.String())
-}
-
-// createNewFile writes a file that must not exist yet.
-func createNewFile(name string, content []byte) (err error) {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return hint.Wrap(fmt.Errorf("%s already exists; it was left as it is", name),
-			"edit it, or pass --force to replace it with a new starter file")
-	}
-	if err != nil {
-		return fmt.Errorf("create %s: %w", name, err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", name, cerr)
-		}
-		if err != nil {
-			os.Remove(name)
-		}
-	}()
-	if _, err := f.Write(content); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return f.Sync()
 }

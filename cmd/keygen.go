@@ -3,7 +3,6 @@ package cmd
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // KeygenOptions are the parsed flags of ksec keygen.
@@ -54,6 +54,9 @@ file's "# public key:" line; encrypt for it with -k age1…
 }
 
 func runKeygen(sys *System, opts *KeygenOptions) error {
+	if err := checkOutputName(opts.Output); err != nil {
+		return err
+	}
 	target := opts.Output
 	if opts.Default {
 		if target != "" {
@@ -74,7 +77,7 @@ func runKeygen(sys *System, opts *KeygenOptions) error {
 		if _, err := sys.Out.Write([]byte(content)); err != nil {
 			return err
 		}
-	} else if err := createKeyFile(target, []byte(content)); err != nil {
+	} else if err := createKeyFile(sys, target, []byte(content)); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(sys.Err, "Public key: %s\n", public)
@@ -97,33 +100,16 @@ func generateAgeKey(pq bool) (public, secret string, err error) {
 }
 
 // createKeyFile writes a new private file; an existing file is an error, so
-// a key that may already protect Secrets is never lost. A failed write
-// removes what it created.
-func createKeyFile(name string, content []byte) (err error) {
+// a key that may already protect Secrets is never lost. A FIFO, a device or
+// a /dev/fd name is written to (ksec keygen -o >(…)).
+func createKeyFile(sys *System, name string, content []byte) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
 		return fmt.Errorf("create key file: %w", err)
 	}
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	err := writeFile(sys, name, content, outfile.Options{Plaintext: true, CreateOnly: true})
+	if errors.Is(err, outfile.ErrExists) {
 		return hint.Wrap(fmt.Errorf("%s already exists; ksec keygen never overwrites a key file", name),
 			"choose another file name, or move the old key away first: Secrets encrypted for it need it to decrypt")
 	}
-	if err != nil {
-		return fmt.Errorf("create key file: %w", err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", name, cerr)
-		}
-		if err != nil {
-			os.Remove(name)
-		}
-	}()
-	if _, err := f.Write(content); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return nil
+	return err
 }

@@ -67,6 +67,7 @@ read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
 	f.BoolVar(&opts.Rotate, "rotate", false, "also give the Secret a new data key (re-seals every value)")
+	opts.bindForce(f)
 	return c
 }
 

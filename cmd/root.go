@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // System is what commands use of the outside world, so tests can supply it.
@@ -29,6 +31,9 @@ type System struct {
 	// ShieldInterrupt, when not nil, makes Ctrl-C (SIGINT) not end ksec while
 	// on is true: an interactive editor owns the terminal then.
 	ShieldInterrupt func(on bool)
+	// Temps, when not nil, holds the temporary files being written, for
+	// the signal handler to remove.
+	Temps *outfile.Temps
 }
 
 // Main runs ksec with the process's arguments and returns the exit code.
@@ -37,23 +42,38 @@ func Main(version string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var shield atomic.Bool
-	sigs := make(chan os.Signal, 1)
+	temps := &outfile.Temps{}
+	sigs := make(chan os.Signal, 2) // room for the second signal
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
+		cancelled := false
 		for sig := range sigs {
 			if sig == os.Interrupt && shield.Load() {
 				continue
 			}
-			// Cancel the work so it cleans up; a second signal acts as usual.
+			if !cancelled {
+				// Cancel the work so it cleans up.
+				cancelled = true
+				cancel()
+				continue
+			}
+			// A second signal ends ksec at once, as by default, but
+			// first removes a temporary file being written (it may
+			// hold plaintext).
+			temps.RemoveAll()
 			signal.Stop(sigs)
-			cancel()
-			return
+			if p, err := os.FindProcess(os.Getpid()); err == nil {
+				_ = p.Signal(sig)
+			}
+			time.Sleep(time.Second)
+			os.Exit(ExitError)
 		}
 	}()
 	sys := &System{
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv,
 		StdinIsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
 		ShieldInterrupt: shield.Store,
+		Temps:           temps,
 	}
 	return Run(ctx, sys, version, os.Args[1:])
 }

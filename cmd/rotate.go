@@ -15,6 +15,7 @@ type RotateOptions struct {
 	dirOptions
 	Files      []string
 	InPlace    bool
+	Force      bool
 	Identities []string
 }
 
@@ -51,6 +52,7 @@ Secret are passed over.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace each FILE with the result")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
 	opts.dirOptions.bind(f)
+	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
 
@@ -67,10 +69,13 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 		return err
 	}
 	// Every file is rotated before any is written, so a failure leaves all as they were.
-	var files []string
+	var ios []*ioOptions
 	var outputs [][]byte
 	for i, file := range append(slices.Clone(opts.Files), found...) {
-		io := ioOptions{Input: file}
+		io := &ioOptions{Input: file, InPlace: opts.InPlace, Force: opts.Force}
+		if err := io.validate(sys); err != nil {
+			return err
+		}
 		src, err := io.read(sys)
 		if err != nil {
 			return err
@@ -91,11 +96,10 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 		if err := envelope.Encrypt(c.Context(), st, kr, envelope.Recipients{Rotate: true}); err != nil {
 			return fileError(file, err)
 		}
-		files = append(files, file)
+		ios = append(ios, io)
 		outputs = append(outputs, st.Bytes())
 	}
-	for i, file := range files {
-		io := ioOptions{Input: file, InPlace: opts.InPlace}
+	for i, io := range ios {
 		if err := io.write(sys, outputs[i], false); err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
+	"github.com/ksec-dev/ksec/outfile"
 )
 
 // UpdatekeysOptions are the parsed flags of ksec updatekeys.
@@ -25,6 +26,7 @@ type UpdatekeysOptions struct {
 	dirOptions
 	Files      []string
 	Yes        bool
+	Force      bool
 	Identities []string
 }
 
@@ -66,6 +68,7 @@ reported and left as they are, and ksec then exits with status 1.`,
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "apply the changes without asking")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
 	opts.dirOptions.bind(f)
+	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
 }
 
@@ -73,6 +76,7 @@ reported and left as they are, and ksec then exits with status 1.`,
 type keyUpdate struct {
 	file   string
 	st     *manifest.Stream
+	snap   *outfile.Snapshot
 	wanted map[*manifest.Secret][]keyring.Recipient
 }
 
@@ -129,7 +133,7 @@ func runUpdatekeys(c *cobra.Command, sys *System, opts *UpdatekeysOptions) error
 			outputs[i] = u.st.Bytes()
 		}
 		for i, u := range updates {
-			out := ioOptions{Input: u.file, InPlace: true}
+			out := ioOptions{Input: u.file, InPlace: true, Force: opts.Force, snap: u.snap}
 			if err := out.write(sys, outputs[i], false); err != nil {
 				return err
 			}
@@ -154,7 +158,7 @@ func planKeyUpdate(ctx context.Context, sys *System, kr *keyring.Keyring, file s
 	if err != nil {
 		return nil, 0, fileError(file, err)
 	}
-	u := &keyUpdate{file: file, st: st, wanted: map[*manifest.Secret][]keyring.Recipient{}}
+	u := &keyUpdate{file: file, st: st, snap: in.snap, wanted: map[*manifest.Secret][]keyring.Recipient{}}
 	encrypted := 0
 	for _, s := range st.Secrets {
 		if s.Meta != nil {

@@ -1,0 +1,151 @@
+// Package outfile is ksec's one way of writing a result to a named file.
+//
+// What happens depends on what the name is:
+//
+//   - a regular file (or none yet) is replaced atomically: a temporary file
+//     named .NAME.ksec-tmp-XXXXXX in the same directory, fsync, rename,
+//     fsync of the directory;
+//   - a symbolic link is followed to its final target, which is replaced the
+//     same way; the link stays. A link loop or a dangling link is an error;
+//   - /dev/fd/N, /dev/stdout and the like are written to the open file
+//     descriptor; a device or a FIFO is opened and written straight through,
+//     never replaced;
+//   - a directory or a socket is an error;
+//   - a regular file with other hard links is refused unless BreakLinks.
+//
+// Modes: a new file is created 0600 for plaintext and 0666 otherwise, less
+// the umask. An existing file of the user's own keeps its mode and group.
+// Plaintext is never written into another user's file, nor into a
+// temporary file that others can read.
+//
+// Read-modify-write commands pass the Snapshot of what they read: just before
+// the rename the target is compared with it, and a changed target is refused
+// with ErrChanged.
+package outfile
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// Options say what is written and how careful to be.
+type Options struct {
+	// Plaintext marks secret content: new files are private (0600 less the
+	// umask) and another user's file is never written into.
+	Plaintext bool
+	// CreateOnly refuses an existing regular file (ErrExists): key files
+	// and starter configurations are never overwritten.
+	CreateOnly bool
+	// BreakLinks allows replacing a regular file that has other hard links;
+	// the other names keep the old content.
+	BreakLinks bool
+	// Expect, when not nil, is what the caller read from the target: the
+	// write is refused with ErrChanged if the target differs from it.
+	Expect *Snapshot
+	// Warn receives notes for the user (a leftover temporary file removed,
+	// plaintext written into a file others can read). May be nil.
+	Warn func(msg string)
+	// Temps, when not nil, holds the temporary file while it exists, so a
+	// signal handler can remove it.
+	Temps *Temps
+}
+
+func (o *Options) warn(format string, args ...any) {
+	if o.Warn != nil {
+		o.Warn(fmt.Sprintf(format, args...))
+	}
+}
+
+var (
+	// ErrChanged means the target changed after the caller read it.
+	ErrChanged = errors.New("changed on disk")
+	// ErrExists means CreateOnly met an existing file.
+	ErrExists = errors.New("already exists")
+)
+
+// Snapshot is what a command read from a file: its identity and a hash of
+// its content, or that it did not exist.
+type Snapshot struct {
+	absent   bool
+	dev, ino uint64
+	hasID    bool
+	sum      [sha256.Size]byte
+}
+
+// Remember records that data was read from the open file f.
+func Remember(f *os.File, data []byte) *Snapshot {
+	s := &Snapshot{sum: sha256.Sum256(data)}
+	if fi, err := f.Stat(); err == nil {
+		s.dev, s.ino, s.hasID = fileID(fi)
+	}
+	return s
+}
+
+// Absent records that the target did not exist when the command started:
+// the write then refuses a file that appeared meanwhile.
+func Absent() *Snapshot { return &Snapshot{absent: true} }
+
+// Temps is the set of temporary files being written right now.
+type Temps struct {
+	mu    sync.Mutex
+	files map[string]bool
+}
+
+func (t *Temps) add(name string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.files == nil {
+		t.files = map[string]bool{}
+	}
+	t.files[name] = true
+}
+
+func (t *Temps) remove(name string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.files, name)
+}
+
+// RemoveAll deletes every temporary file still being written; a signal
+// handler calls it before the process ends.
+func (t *Temps) RemoveAll() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.files {
+		os.Remove(name)
+		delete(t.files, name)
+	}
+}
+
+// Write writes data to the file name as the package documentation says.
+// On any error the target is left as it was and no temporary file stays.
+func Write(ctx context.Context, name string, data []byte, opts Options) error {
+	if err := write(ctx, name, data, &opts); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// Check reports, before any work, whether Write could write to name: it
+// refuses a directory, a socket, a dangling link or a link loop, a hard
+// link without BreakLinks, another user's file for plaintext, and with
+// CreateOnly an existing file. Write checks again.
+func Check(name string, opts Options) error {
+	if _, err := plan(name, &opts); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
