@@ -353,7 +353,7 @@ func TestEditLeavesNoPlaintext(t *testing.T) {
 		{mode: "wait", signal: syscall.SIGINT, group: true, code: 1},
 		// Ctrl-C goes to the editor; ksec itself ignores it meanwhile.
 		{mode: "wait", signal: syscall.SIGINT, code: 0, saved: true},
-		{mode: "newsecret", code: 1},
+		{mode: "newsecret", code: 2}, // a new Secret without keys is a usage error,
 	} {
 		name := tc.mode
 		if tc.signal != 0 {
