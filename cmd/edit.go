@@ -226,7 +226,11 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 	// blank lines are cut off the result.
 	pad := bytes.Repeat([]byte("\n"), padLines)
 	text := append(slices.Clone(pad), dropEditLines(edited)...)
-	st, err := manifest.Parse(text)
+	parse := manifest.ParseView // data values may be tagged !!binary
+	if opts.Base64 {
+		parse = manifest.Parse
+	}
+	st, err := parse(text)
 	if err != nil {
 		return nil, err
 	}

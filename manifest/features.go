@@ -1,0 +1,238 @@
+package manifest
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/hint"
+)
+
+// ksec reads a Secret exactly as it is written. Anchors, aliases, merge
+// keys (<<) and tags make a YAML parser build something else than the
+// text shows: a merge key adds or overrides keys (stringData, namespace)
+// that ksec would never see, a tag changes what a value means to
+// Kubernetes (!!binary hands the API server the decoded bytes where base64
+// is expected). None of them is needed in a Secret, so any of them,
+// anywhere in a Secret document, is refused.
+
+const hintYAMLFeatures = "write the Secret out in full: ksec reads Secrets exactly as written, without anchors (&), aliases (*), merge keys (<<) or tags (!)"
+
+// checkFeatures refuses the first anchor, alias, merge key or tag inside
+// the Secret mapping n (n included). With view set, a data value tagged
+// !!binary is allowed: ksec's edit view writes binary values so.
+func (st *Stream) checkFeatures(n *yaml.Node, view bool) *Error {
+	var data *yaml.Node
+	if view {
+		data = field(n, "data")
+	}
+	var walk func(n *yaml.Node, binaryOK bool) *Error
+	walk = func(n *yaml.Node, binaryOK bool) *Error {
+		if what := st.feature(n, binaryOK); what != "" {
+			return &Error{Line: n.Line, Err: hint.Wrap(badInput("%s is not supported in a Secret", what), hintYAMLFeatures)}
+		}
+		for i, c := range n.Content {
+			if err := walk(c, n == data && n.Kind == yaml.MappingNode && i%2 == 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(n, false)
+}
+
+// feature names the YAML feature node n uses, or "".
+func (st *Stream) feature(n *yaml.Node, binaryOK bool) string {
+	switch {
+	case n.Kind == yaml.AliasNode:
+		return fmt.Sprintf("a YAML alias (*%s)", n.Value)
+	case n.Anchor != "":
+		return fmt.Sprintf("a YAML anchor (&%s)", n.Anchor)
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!merge":
+		return "a YAML merge key (<<)"
+	case binaryOK && n.Kind == yaml.ScalarNode && n.Tag == binaryTag:
+		return ""
+	}
+	// The node starts at its properties. The non-specific tag "!" leaves
+	// no trace in the node but its text, so the text is what is checked.
+	i := st.nodeStart(n)
+	if n.Style&yaml.TaggedStyle == 0 && (i >= len(st.src) || st.src[i] != '!') {
+		return ""
+	}
+	tag := n.Tag
+	if i < len(st.src) && st.src[i] == '!' {
+		end := i
+		for end < len(st.src) && !isSpace(st.src[end]) && end-i < 64 {
+			end++
+		}
+		tag = string(st.src[i:end])
+	}
+	return fmt.Sprintf("an explicit YAML tag (%s)", tag)
+}
+
+// Documents that are not Secrets are not ksec's to judge and pass through
+// as they are, YAML features included, unless those features make a
+// Secret that ksec would not see: a document or List item whose kind comes
+// from a merge key or an alias, or a List whose items are aliases. The
+// check resolves such a document as kubectl would and counts its Secrets.
+
+// checkResolved refuses document doc when resolving its aliases and merge
+// keys gives other Secrets than the found Secrets it holds as written.
+func (st *Stream) checkResolved(doc int, root *yaml.Node, found int) error {
+	if !usesReferences(root) {
+		return nil
+	}
+	var obj any
+	if err := root.Decode(&obj); err != nil {
+		return &Error{Doc: doc, Line: root.Line, Err: hint.Wrap(badInput("cannot resolve the document's aliases and merge keys: %s", yamlErrorText(err, st.src)), hintYAMLFeatures)}
+	}
+	if resolvedSecrets(obj) != found {
+		return &Error{Doc: doc, Line: root.Line, Err: hint.Wrap(badInput("YAML aliases or merge keys make a Secret here that is not written out"), hintYAMLFeatures)}
+	}
+	return nil
+}
+
+// usesReferences reports whether an alias or a merge key occurs under n.
+func usesReferences(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode || (n.Kind == yaml.ScalarNode && n.Tag == "!!merge") {
+		return true
+	}
+	for _, c := range n.Content {
+		if usesReferences(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolvedSecrets counts the Secrets in a decoded document, by the rules
+// addDocument applies to the written one.
+func resolvedSecrets(obj any) int {
+	kind, _ := lookup(obj, "kind").(string)
+	if isSecretObject(obj) {
+		return 1
+	}
+	items, _ := lookup(obj, "items").([]any)
+	if !strings.HasSuffix(kind, "List") {
+		return 0
+	}
+	n := 0
+	for _, item := range items {
+		if isSecretObject(item) || (kind == "SecretList" && isMap(item) && lookup(item, "kind") == nil) {
+			n++
+		}
+	}
+	return n
+}
+
+func isSecretObject(obj any) bool {
+	if kind, _ := lookup(obj, "kind").(string); kind != "Secret" {
+		return false
+	}
+	api := lookup(obj, "apiVersion")
+	return api == nil || api == "v1"
+}
+
+func isMap(obj any) bool {
+	switch obj.(type) {
+	case map[string]any, map[any]any:
+		return true
+	}
+	return false
+}
+
+// lookup returns obj[key] for a decoded mapping, or nil.
+func lookup(obj any, key string) any {
+	switch m := obj.(type) {
+	case map[string]any:
+		return m[key]
+	case map[any]any:
+		return m[key]
+	}
+	return nil
+}
+
+// checkIdentityKeys refuses a document or List item that repeats kind,
+// apiVersion or items: ksec reads the first, Kubernetes's decoder the last,
+// so the two would disagree on whether it is a Secret.
+func checkIdentityKeys(n *yaml.Node) *Error {
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		switch k.Value {
+		case "kind", "apiVersion", "items":
+			if line, ok := seen[k.Value]; ok {
+				return &Error{Line: k.Line, Err: badInput("duplicate key %q (first at line %d)", k.Value, line)}
+			}
+			seen[k.Value] = k.Line
+		}
+	}
+	return nil
+}
+
+// Site is where a Secret is defined, for messages about duplicates: the
+// file (empty within one stream), the line and the Secret's scope.
+type Site struct {
+	File            string
+	Line            int
+	Namespace, Name string
+}
+
+func (s Site) String() string {
+	if s.File == "" {
+		return fmt.Sprintf("line %d", s.Line)
+	}
+	return fmt.Sprintf("%s:%d", s.File, s.Line)
+}
+
+// Sites lists where the stream's Secrets are defined, in order.
+func (st *Stream) Sites(file string) []Site {
+	out := make([]Site, 0, len(st.Secrets))
+	for _, s := range st.Secrets {
+		out = append(out, Site{File: file, Line: s.Line, Namespace: s.Namespace, Name: s.Name})
+	}
+	return out
+}
+
+// DuplicateScopeError is one Secret (namespace/name) defined twice in one
+// stream or in one run over many files: kubectl applies the last one, so
+// an older copy appended to a file rolls the Secret back. It counts as an
+// integrity failure, and as bad input (so ksec edit shows it in the editor).
+type DuplicateScopeError struct {
+	First, Second Site
+}
+
+func (e *DuplicateScopeError) Error() string {
+	name := e.First.Name
+	if e.First.Namespace != "" {
+		name = e.First.Namespace + "/" + name
+	}
+	return fmt.Sprintf("Secret %s is defined twice, at %s and at %s (kubectl would apply only the last one)", name, e.First, e.Second)
+}
+
+func (e *DuplicateScopeError) Unwrap() []error {
+	return []error{crypto.ErrIntegrity, ErrBadInput}
+}
+
+// CheckScopes refuses the second Secret of sites with a scope an earlier
+// one has. Secrets without a name (generateName) are not compared; an
+// absent namespace is a scope of its own, as in the format's binding.
+func CheckScopes(sites []Site) error {
+	seen := map[[2]string]Site{}
+	for _, s := range sites {
+		if s.Name == "" {
+			continue
+		}
+		key := [2]string{s.Namespace, s.Name}
+		if first, ok := seen[key]; ok {
+			return hint.Wrap(&DuplicateScopeError{First: first, Second: s},
+				"remove the older copy; two different Secrets need different names or namespaces")
+		}
+		seen[key] = s
+	}
+	return nil
+}
+
+func (st *Stream) checkScopes() error { return CheckScopes(st.Sites("")) }
