@@ -75,83 +75,98 @@ func (st *Stream) feature(n *yaml.Node, binaryOK bool) string {
 // Documents that are not Secrets are not ksec's to judge and pass through
 // as they are, YAML features included, unless those features make a
 // Secret that ksec would not see: a document or List item whose kind comes
-// from a merge key or an alias, or a List whose items are aliases. The
-// check resolves such a document as kubectl would and counts its Secrets.
+// from a merge key or an alias, or a List whose items are aliases. Only
+// kind, apiVersion and items are resolved (never a whole document, which
+// may be an alias bomb), as a YAML parser would: an explicit key wins over
+// merged ones, earlier merged mappings over later ones.
 
 // checkResolved refuses document doc when resolving its aliases and merge
-// keys gives other Secrets than the found Secrets it holds as written.
+// keys gives more Secrets than the found ones it holds as written.
 func (st *Stream) checkResolved(doc int, root *yaml.Node, found int) error {
-	if !usesReferences(root) {
-		return nil
-	}
-	var obj any
-	if err := root.Decode(&obj); err != nil {
-		return &Error{Doc: doc, Line: root.Line, Err: hint.Wrap(badInput("cannot resolve the document's aliases and merge keys: %s", yamlErrorText(err, st.src)), hintYAMLFeatures)}
-	}
-	if resolvedSecrets(obj) != found {
+	if resolvedSecrets(root) != found {
 		return &Error{Doc: doc, Line: root.Line, Err: hint.Wrap(badInput("YAML aliases or merge keys make a Secret here that is not written out"), hintYAMLFeatures)}
 	}
 	return nil
 }
 
-// usesReferences reports whether an alias or a merge key occurs under n.
-func usesReferences(n *yaml.Node) bool {
-	if n.Kind == yaml.AliasNode || (n.Kind == yaml.ScalarNode && n.Tag == "!!merge") {
-		return true
+// maxMergeDepth bounds the merge keys followed to find a key.
+const maxMergeDepth = 32
+
+// deref follows an alias to the node it names.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxMergeDepth; i++ {
+		n = n.Alias
 	}
-	for _, c := range n.Content {
-		if usesReferences(c) {
-			return true
-		}
-	}
-	return false
+	return n
 }
 
-// resolvedSecrets counts the Secrets in a decoded document, by the rules
-// addDocument applies to the written one.
-func resolvedSecrets(obj any) int {
-	kind, _ := lookup(obj, "kind").(string)
-	if isSecretObject(obj) {
+// effective returns the value key has in mapping n once aliases and merge
+// keys are resolved, or nil.
+func effective(n *yaml.Node, key string, depth int) *yaml.Node {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.MappingNode || depth > maxMergeDepth {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Value == key && k.Tag != "!!merge" {
+			return deref(n.Content[i+1])
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Tag != "!!merge" {
+			continue
+		}
+		from := deref(n.Content[i+1])
+		sources := []*yaml.Node{from}
+		if from != nil && from.Kind == yaml.SequenceNode {
+			sources = from.Content
+		}
+		for _, m := range sources {
+			if v := effective(m, key, depth+1); v != nil {
+				return v
+			}
+		}
+	}
+	return nil
+}
+
+func effectiveScalar(n *yaml.Node, key string) string {
+	if v := effective(n, key, 0); v != nil && v.Kind == yaml.ScalarNode {
+		return v.Value
+	}
+	return ""
+}
+
+// resolvedSecrets counts the Secrets in a document once resolved, by the
+// rules addDocument applies to the document as written.
+func resolvedSecrets(root *yaml.Node) int {
+	if isResolvedSecret(root) {
 		return 1
 	}
-	items, _ := lookup(obj, "items").([]any)
-	if !strings.HasSuffix(kind, "List") {
+	kind := effectiveScalar(root, "kind")
+	items := effective(root, "items", 0)
+	if !strings.HasSuffix(kind, "List") || items == nil || items.Kind != yaml.SequenceNode {
 		return 0
 	}
 	n := 0
-	for _, item := range items {
-		if isSecretObject(item) || (kind == "SecretList" && isMap(item) && lookup(item, "kind") == nil) {
+	for _, item := range items.Content {
+		item = deref(item)
+		if item == nil || item.Kind != yaml.MappingNode {
+			continue
+		}
+		if isResolvedSecret(item) || (kind == "SecretList" && effective(item, "kind", 0) == nil) {
 			n++
 		}
 	}
 	return n
 }
 
-func isSecretObject(obj any) bool {
-	if kind, _ := lookup(obj, "kind").(string); kind != "Secret" {
+func isResolvedSecret(n *yaml.Node) bool {
+	if deref(n) == nil || deref(n).Kind != yaml.MappingNode || effectiveScalar(n, "kind") != "Secret" {
 		return false
 	}
-	api := lookup(obj, "apiVersion")
-	return api == nil || api == "v1"
-}
-
-func isMap(obj any) bool {
-	switch obj.(type) {
-	case map[string]any, map[any]any:
-		return true
-	}
-	return false
-}
-
-// lookup returns obj[key] for a decoded mapping, or nil.
-func lookup(obj any, key string) any {
-	switch m := obj.(type) {
-	case map[string]any:
-		return m[key]
-	case map[any]any:
-		return m[key]
-	}
-	return nil
+	api := effective(n, "apiVersion", 0)
+	return api == nil || api.Value == "v1"
 }
 
 // checkIdentityKeys refuses a document or List item that repeats kind,

@@ -29,6 +29,9 @@ func TestYAMLFeaturesInSecretsAreRefused(t *testing.T) {
 		{"binary outside the edit view", secretHead + "data:\n  a: !!binary AAEC\n", "an explicit YAML tag (!!binary)"},
 		{"kind by merge", "<<: {kind: Secret}\napiVersion: v1\nmetadata: {name: db}\nstringData: {password: x}\n", "document 1: line 1: bad input: YAML aliases or merge keys make a Secret here"},
 		{"List item by alias", "apiVersion: v1\nkind: List\nmetadata:\n  x: &s {apiVersion: v1, kind: Secret, metadata: {name: db}}\nitems:\n- *s\n", "YAML aliases or merge keys make a Secret"},
+		{"kind by alias", "x: &k Secret\napiVersion: v1\nkind: *k\nmetadata: {name: db}\n", "YAML aliases or merge keys make a Secret"},
+		{"List item by merged sequence", "kind: List\nx: &s {kind: Secret}\nitems:\n- {<<: [{apiVersion: v1}, *s], metadata: {name: db}}\n", "YAML aliases or merge keys make a Secret"},
+		{"SecretList by merge", "<<: {kind: SecretList}\nitems:\n- metadata: {name: db}\n", "YAML aliases or merge keys make a Secret"},
 		{"duplicate kind", "kind: ConfigMap\napiVersion: v1\nkind: Secret\nmetadata: {name: a}\n", `document 1: line 3: bad input: duplicate key "kind" (first at line 1)`},
 		{"duplicate items", "kind: List\nitems: []\nitems: [{kind: Secret}]\n", `duplicate key "items"`},
 	} {
@@ -51,6 +54,8 @@ func TestYAMLFeaturesOutsideSecretsPassThrough(t *testing.T) {
 	for _, src := range []string{
 		"apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: a}\ndata:\n  <<: {x: y}\n  z: !!str w\n---\n" + secretHead + "stringData:\n  a: b\n",
 		"kind: Deployment\nspec: {template: &t {a: 1}, other: *t}\n",
+		"x: &k Secret\nkind: ConfigMap\n<<: {kind: *k}\n",
+		"kind: List\nx: &c {kind: ConfigMap}\nitems:\n- *c\n- {<<: *c, y: 1}\n",
 		"apiVersion: v1\nkind: List\nmetadata: &m {name: x}\nitems:\n- {kind: ConfigMap, metadata: *m}\n- apiVersion: v1\n  kind: Secret\n  metadata: {name: s}\n",
 		secretHead + "stringData:\n  \"<<\": a quoted key is a key\n  a: \"!!str is text\"\n",
 	} {
