@@ -133,7 +133,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 	sess := &envelope.Session{}
 	plain := secretTemplate(opts.File)
 	if exists {
-		st, err := manifest.Parse(original)
+		st, err := parseManifest(opts.File, original)
 		if err != nil {
 			return err
 		}
