@@ -153,6 +153,7 @@ type batchResult struct {
 	changed bool
 	err     error
 	snap    *outfile.Snapshot // what was read, to refuse a file changed since
+	sites   []manifest.Site   // where the file defines its Secrets
 }
 
 // runBatch reads and parses every file and runs work on it with a bounded
@@ -178,17 +179,19 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 				st, snap, err := parseFile(files[i])
 				var out []byte
 				var changed bool
+				var sites []manifest.Site
 				switch {
 				case err != nil:
 				case ctx.Err() != nil:
 					err = errSkipped
 				default:
+					sites = st.Sites(files[i])
 					out, changed, err = work(ctx, files[i], st)
 					if err != nil && ctx.Err() != nil && parent.Err() == nil {
 						err = errSkipped // stopped because another file failed
 					}
 				}
-				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err, snap: snap}
+				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err, snap: snap, sites: sites}
 				if err != nil && !b.KeepGoing {
 					cancel()
 				}
@@ -200,7 +203,32 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 	}
 	close(next)
 	wg.Wait()
+	failDuplicateScopes(results)
 	return results
+}
+
+// failDuplicateScopes fails every file that defines a Secret an earlier
+// file of the run defines too: applied together, the last copy would win.
+// The results are not written yet, so no file of the run is changed for it.
+func failDuplicateScopes(results []batchResult) {
+	for {
+		var sites []manifest.Site
+		for _, r := range results {
+			if r.err == nil {
+				sites = append(sites, r.sites...)
+			}
+		}
+		err := manifest.CheckScopes(sites)
+		var dup *manifest.DuplicateScopeError
+		if !errors.As(err, &dup) {
+			return
+		}
+		for i := range results {
+			if results[i].file == dup.Second.File && results[i].err == nil {
+				results[i].err = err
+			}
+		}
+	}
 }
 
 var errSkipped = errors.New("skipped after an earlier failure")

@@ -202,6 +202,9 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			fmt.Fprintf(sys.Err, "ksec: no changes; %s left as it was\n", opts.File)
 			return nil
 		}
+		if st, err := manifest.Parse(out); err == nil {
+			warnComments(sys, "", st)
+		}
 		err = checkOutputSize(out)
 		if err == nil {
 			// Refused if the file changed since it was read (a ksec patch,
@@ -250,6 +253,9 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 		return nil, explainNoSecrets(envelope.ErrNoSecrets, "the edited file", st)
 	}
 	if err := st.CheckNames(); err != nil {
+		return nil, err
+	}
+	if err := st.CheckShadows(); err != nil {
 		return nil, err
 	}
 	inherited, err := sess.Reseal(c.Context(), st, kr, forSecret, envelope.ResealOptions{AllowRename: true, Rotate: opts.Rotate})

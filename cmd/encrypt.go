@@ -104,6 +104,9 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err := st.CheckNames(); err != nil {
 		return err
 	}
+	if err := st.CheckShadows(); err != nil {
+		return err
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
@@ -117,6 +120,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if err != nil {
 			return err
 		}
+		warnComments(sys, "", st)
 		return opts.write(sys, out, false)
 	}
 	if err := checkRecipients(st, forSecret); err != nil {
@@ -136,6 +140,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if len(hand) > 0 {
 		fmt.Fprintln(sys.Err, "ksec: hint: if you did not write this file yourself, give it a new data key: ksec rotate -i FILE (or edit/patch --rotate)")
 	}
+	warnComments(sys, "", st)
 	return opts.write(sys, st.Bytes(), !st.Changed())
 }
 
@@ -339,6 +344,9 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 			return nil, false, nil // not a Secret: left alone
 		}
 		err := st.CheckNames()
+		if err == nil {
+			err = st.CheckShadows()
+		}
 		var forSecret func(*manifest.Secret) (envelope.Recipients, error)
 		if err == nil {
 			forSecret, _, err = recipientsFor(ctx, sys, kr, opts.Keys, file)
@@ -356,6 +364,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if err != nil {
 			return nil, false, err
 		}
+		warnComments(sys, file, st)
 		return st.Bytes(), st.Changed(), nil
 	})
 	failed := batchErrors(sys, results)
