@@ -203,22 +203,33 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 	}
 	close(next)
 	wg.Wait()
-	failDuplicateScopes(results)
 	return results
 }
 
-// failDuplicateScopes fails every file that defines a Secret an earlier
-// file of the run defines too: applied together, the last copy would win.
-// The results are not written yet, so no file of the run is changed for it.
-func failDuplicateScopes(results []batchResult) {
-	for {
-		var sites []manifest.Site
+// checkDuplicateScopes looks for a Secret that several files of the run
+// define. Joined into one stream (stream set), kubectl would apply the last
+// copy, so an older copy could roll the Secret back: every later file
+// defining it fails, before anything is written. Written back each to its
+// own file, the same name may well be meant (one directory per
+// environment, the namespace set later by kustomize): a warning names them.
+func checkDuplicateScopes(sys *System, results []batchResult, stream bool) {
+	sites := func() []manifest.Site {
+		var out []manifest.Site
 		for _, r := range results {
 			if r.err == nil {
-				sites = append(sites, r.sites...)
+				out = append(out, r.sites...)
 			}
 		}
-		err := manifest.CheckScopes(sites)
+		return out
+	}
+	if !stream {
+		for _, dup := range manifest.DuplicateScopes(sites()) {
+			fmt.Fprintf(sys.Err, "ksec: warning: %s\n", dup)
+		}
+		return
+	}
+	for {
+		err := manifest.CheckScopes(sites())
 		var dup *manifest.DuplicateScopeError
 		if !errors.As(err, &dup) {
 			return

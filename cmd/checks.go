@@ -21,9 +21,11 @@ func warnComments(sys *System, file string, st *manifest.Stream) {
 		for i, l := range lines {
 			nums[i] = strconv.Itoa(l)
 		}
-		fmt.Fprintf(sys.Err, "ksec: warning: %s%s: %s inside data/stringData %s not encrypted and stay readable (%s %s)\n",
-			filePrefix(file), s, plural(len(lines), "a comment", "comments"), plural(len(lines), "is", "are"),
-			plural(len(lines), "line", "lines"), strings.Join(nums, ", "))
+		what := "a comment inside data/stringData is not encrypted and stays readable (line "
+		if len(lines) > 1 {
+			what = "comments inside data/stringData are not encrypted and stay readable (lines "
+		}
+		fmt.Fprintf(sys.Err, "ksec: warning: %s%s: %s%s)\n", filePrefix(file), s, what, strings.Join(nums, ", "))
 	}
 }
 

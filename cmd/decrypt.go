@@ -213,6 +213,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		out, _, err := decryptStream(ctx, kr, st, opts.SecretsOnly)
 		return out, st.Changed(), err
 	})
+	checkDuplicateScopes(sys, results, !opts.InPlace)
 	failed := batchErrors(sys, results)
 	if failed != nil && !opts.KeepGoing {
 		return failed

@@ -367,6 +367,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		warnComments(sys, file, st)
 		return st.Bytes(), st.Changed(), nil
 	})
+	checkDuplicateScopes(sys, results, false) // each file is written back on its own
 	failed := batchErrors(sys, results)
 	if failed != nil && !opts.KeepGoing {
 		return failed

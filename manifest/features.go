@@ -232,9 +232,20 @@ func (e *DuplicateScopeError) Unwrap() []error {
 }
 
 // CheckScopes refuses the second Secret of sites with a scope an earlier
-// one has. Secrets without a name (generateName) are not compared; an
-// absent namespace is a scope of its own, as in the format's binding.
+// one has.
 func CheckScopes(sites []Site) error {
+	if dups := DuplicateScopes(sites); len(dups) > 0 {
+		return hint.Wrap(dups[0], "remove the older copy; two different Secrets need different names or namespaces")
+	}
+	return nil
+}
+
+// DuplicateScopes lists every Secret of sites with a scope an earlier one
+// has, with the first. Secrets without a name (generateName) are not
+// compared; an absent namespace is a scope of its own, as in the format's
+// binding.
+func DuplicateScopes(sites []Site) []*DuplicateScopeError {
+	var out []*DuplicateScopeError
 	seen := map[[2]string]Site{}
 	for _, s := range sites {
 		if s.Name == "" {
@@ -242,12 +253,12 @@ func CheckScopes(sites []Site) error {
 		}
 		key := [2]string{s.Namespace, s.Name}
 		if first, ok := seen[key]; ok {
-			return hint.Wrap(&DuplicateScopeError{First: first, Second: s},
-				"remove the older copy; two different Secrets need different names or namespaces")
+			out = append(out, &DuplicateScopeError{First: first, Second: s})
+			continue
 		}
 		seen[key] = s
 	}
-	return nil
+	return out
 }
 
 func (st *Stream) checkScopes() error { return CheckScopes(st.Sites("")) }
