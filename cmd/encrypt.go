@@ -232,7 +232,7 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		}
 		return nil, false, fmt.Errorf("parent: %w", err)
 	}
-	pst, err := manifest.Parse(src)
+	pst, err := parseManifest(parent, src)
 	if err != nil {
 		if !explicit {
 			return nil, false, nil

@@ -70,3 +70,19 @@ func TestMessages(t *testing.T) {
 		t.Errorf("hints %q", h)
 	}
 }
+
+// FuzzDetect: Detect never panics, and a finding points at a line of src.
+func FuzzDetect(f *testing.F) {
+	for _, name := range []string{"sops.yaml", "sops.json", "kubesec-v3.yaml", "not-foreign.yaml"} {
+		src, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(src)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if d := Detect(src); d != nil && (d.Line < 1 || d.Line > strings.Count(string(src), "\n")+1) {
+			t.Fatalf("finding %+v outside the input", d)
+		}
+	})
+}
