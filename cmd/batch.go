@@ -213,32 +213,33 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 // own file, the same name may well be meant (one directory per
 // environment, the namespace set later by kustomize): a warning names them.
 func checkDuplicateScopes(sys *System, results []batchResult, stream bool) {
-	sites := func() []manifest.Site {
-		var out []manifest.Site
-		for _, r := range results {
+	// sites lists the Secrets of the files not failed yet; owner, for each,
+	// its result (a file given twice is two results).
+	sites := func() (sites []manifest.Site, owner []int) {
+		for i, r := range results {
 			if r.err == nil {
-				out = append(out, r.sites...)
+				for _, s := range r.sites {
+					sites, owner = append(sites, s), append(owner, i)
+				}
 			}
 		}
-		return out
+		return sites, owner
 	}
 	if !stream {
-		for _, dup := range manifest.DuplicateScopes(sites()) {
+		all, _ := sites()
+		for _, dup := range manifest.DuplicateScopes(all) {
 			fmt.Fprintf(sys.Err, "ksec: warning: %s\n", dup)
 		}
 		return
 	}
 	for {
-		err := manifest.CheckScopes(sites())
+		all, owner := sites()
+		err := manifest.CheckScopes(all)
 		var dup *manifest.DuplicateScopeError
 		if !errors.As(err, &dup) {
 			return
 		}
-		for i := range results {
-			if results[i].file == dup.Second.File && results[i].err == nil {
-				results[i].err = err
-			}
-		}
+		results[owner[dup.At]].err = err
 	}
 }
 

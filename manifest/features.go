@@ -217,6 +217,7 @@ func (st *Stream) Sites(file string) []Site {
 // integrity failure, and as bad input (so ksec edit shows it in the editor).
 type DuplicateScopeError struct {
 	First, Second Site
+	At            int // index of Second in the sites checked
 }
 
 func (e *DuplicateScopeError) Error() string {
@@ -247,13 +248,13 @@ func CheckScopes(sites []Site) error {
 func DuplicateScopes(sites []Site) []*DuplicateScopeError {
 	var out []*DuplicateScopeError
 	seen := map[[2]string]Site{}
-	for _, s := range sites {
+	for i, s := range sites {
 		if s.Name == "" {
 			continue
 		}
 		key := [2]string{s.Namespace, s.Name}
 		if first, ok := seen[key]; ok {
-			out = append(out, &DuplicateScopeError{First: first, Second: s})
+			out = append(out, &DuplicateScopeError{First: first, Second: s, At: i})
 			continue
 		}
 		seen[key] = s
