@@ -197,7 +197,13 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("decrypt --template", true, 0, nil, "decrypt", "--template", "{{ .data.password | base64decode }}", "-I", aliceFile, enc)
 	run("decrypt --extract", true, 0, nil, "decrypt", "--extract", "data.password", "-I", aliceFile, enc)
 	run("decrypt -o", false, 0, nil, "decrypt", "-I", aliceFile, "-o", filepath.Join(b.dir, "out.yaml"), enc)
-	run("decrypt --secrets-only, two files", true, 0, nil, "decrypt", "--secrets-only", "-I", aliceFile, enc, enc)
+	// (The same Secret twice in one output is a duplicate scope: the second
+	// file holds no Secret.)
+	other := filepath.Join(b.dir, "configmap.yaml")
+	if err := os.WriteFile(other, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("decrypt --secrets-only, two files", true, 0, nil, "decrypt", "--secrets-only", "-I", aliceFile, enc, other)
 
 	// Failures of decrypt.
 	run("decrypt with a wrong key", false, 4, nil, "decrypt", "-I", otherFile, enc)

@@ -153,6 +153,7 @@ type batchResult struct {
 	changed bool
 	err     error
 	snap    *outfile.Snapshot // what was read, to refuse a file changed since
+	sites   []manifest.Site   // where the file defines its Secrets
 }
 
 // runBatch reads and parses every file and runs work on it with a bounded
@@ -178,17 +179,19 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 				st, snap, err := parseFile(files[i])
 				var out []byte
 				var changed bool
+				var sites []manifest.Site
 				switch {
 				case err != nil:
 				case ctx.Err() != nil:
 					err = errSkipped
 				default:
+					sites = st.Sites(files[i])
 					out, changed, err = work(ctx, files[i], st)
 					if err != nil && ctx.Err() != nil && parent.Err() == nil {
 						err = errSkipped // stopped because another file failed
 					}
 				}
-				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err, snap: snap}
+				results[i] = batchResult{file: files[i], out: out, changed: changed, err: err, snap: snap, sites: sites}
 				if err != nil && !b.KeepGoing {
 					cancel()
 				}
@@ -201,6 +204,43 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 	close(next)
 	wg.Wait()
 	return results
+}
+
+// checkDuplicateScopes looks for a Secret that several files of the run
+// define. Joined into one stream (stream set), kubectl would apply the last
+// copy, so an older copy could roll the Secret back: every later file
+// defining it fails, before anything is written. Written back each to its
+// own file, the same name may well be meant (one directory per
+// environment, the namespace set later by kustomize): a warning names them.
+func checkDuplicateScopes(sys *System, results []batchResult, stream bool) {
+	// sites lists the Secrets of the files not failed yet; owner, for each,
+	// its result (a file given twice is two results).
+	sites := func() (sites []manifest.Site, owner []int) {
+		for i, r := range results {
+			if r.err == nil {
+				for _, s := range r.sites {
+					sites, owner = append(sites, s), append(owner, i)
+				}
+			}
+		}
+		return sites, owner
+	}
+	if !stream {
+		all, _ := sites()
+		for _, dup := range manifest.DuplicateScopes(all) {
+			fmt.Fprintf(sys.Err, "ksec: warning: %s\n", dup)
+		}
+		return
+	}
+	for {
+		all, owner := sites()
+		err := manifest.CheckScopes(all)
+		var dup *manifest.DuplicateScopeError
+		if !errors.As(err, &dup) {
+			return
+		}
+		results[owner[dup.At]].err = err
+	}
 }
 
 var errSkipped = errors.New("skipped after an earlier failure")

@@ -113,6 +113,7 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err != nil {
 		return err
 	}
+	warnShadows(sys, "", st)
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
@@ -208,9 +209,11 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return err
 	}
 	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string, st *manifest.Stream) ([]byte, bool, error) {
+		warnShadows(sys, file, st)
 		out, _, err := decryptStream(ctx, kr, st, opts.SecretsOnly)
 		return out, st.Changed(), err
 	})
+	checkDuplicateScopes(sys, results, !opts.InPlace)
 	failed := batchErrors(sys, results)
 	if failed != nil && !opts.KeepGoing {
 		return failed

@@ -133,7 +133,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 	sess := &envelope.Session{}
 	plain := secretTemplate(opts.File)
 	if exists {
-		st, err := manifest.Parse(original)
+		st, err := parseManifest(opts.File, original)
 		if err != nil {
 			return err
 		}
@@ -202,6 +202,9 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 			fmt.Fprintf(sys.Err, "ksec: no changes; %s left as it was\n", opts.File)
 			return nil
 		}
+		if st, err := manifest.Parse(out); err == nil {
+			warnComments(sys, "", st)
+		}
 		err = checkOutputSize(out)
 		if err == nil {
 			// Refused if the file changed since it was read (a ksec patch,
@@ -226,7 +229,11 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 	// blank lines are cut off the result.
 	pad := bytes.Repeat([]byte("\n"), padLines)
 	text := append(slices.Clone(pad), dropEditLines(edited)...)
-	st, err := manifest.Parse(text)
+	parse := manifest.ParseView // data values may be tagged !!binary
+	if opts.Base64 {
+		parse = manifest.Parse
+	}
+	st, err := parse(text)
 	if err != nil {
 		return nil, err
 	}
@@ -246,6 +253,9 @@ func reencrypt(c *cobra.Command, sys *System, kr *keyring.Keyring, sess *envelop
 		return nil, explainNoSecrets(envelope.ErrNoSecrets, "the edited file", st)
 	}
 	if err := st.CheckNames(); err != nil {
+		return nil, err
+	}
+	if err := st.CheckShadows(); err != nil {
 		return nil, err
 	}
 	inherited, err := sess.Reseal(c.Context(), st, kr, forSecret, envelope.ResealOptions{AllowRename: true, Rotate: opts.Rotate})

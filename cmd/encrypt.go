@@ -104,6 +104,9 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err := st.CheckNames(); err != nil {
 		return err
 	}
+	if err := st.CheckShadows(); err != nil {
+		return err
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
@@ -117,6 +120,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if err != nil {
 			return err
 		}
+		warnComments(sys, "", st)
 		return opts.write(sys, out, false)
 	}
 	if err := checkRecipients(st, forSecret); err != nil {
@@ -136,6 +140,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if len(hand) > 0 {
 		fmt.Fprintln(sys.Err, "ksec: hint: if you did not write this file yourself, give it a new data key: ksec rotate -i FILE (or edit/patch --rotate)")
 	}
+	warnComments(sys, "", st)
 	return opts.write(sys, st.Bytes(), !st.Changed())
 }
 
@@ -227,7 +232,7 @@ func encryptFromParent(c *cobra.Command, sys *System, kr *keyring.Keyring, opts 
 		}
 		return nil, false, fmt.Errorf("parent: %w", err)
 	}
-	pst, err := manifest.Parse(src)
+	pst, err := parseManifest(parent, src)
 	if err != nil {
 		if !explicit {
 			return nil, false, nil
@@ -339,6 +344,9 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 			return nil, false, nil // not a Secret: left alone
 		}
 		err := st.CheckNames()
+		if err == nil {
+			err = st.CheckShadows()
+		}
 		var forSecret func(*manifest.Secret) (envelope.Recipients, error)
 		if err == nil {
 			forSecret, _, err = recipientsFor(ctx, sys, kr, opts.Keys, file)
@@ -356,8 +364,10 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		if err != nil {
 			return nil, false, err
 		}
+		warnComments(sys, file, st)
 		return st.Bytes(), st.Changed(), nil
 	})
+	checkDuplicateScopes(sys, results, false) // each file is written back on its own
 	failed := batchErrors(sys, results)
 	if failed != nil && !opts.KeepGoing {
 		return failed

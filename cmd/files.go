@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ksec-dev/ksec/foreign"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/manifest"
 	"github.com/ksec-dev/ksec/outfile"
@@ -69,8 +70,27 @@ func parseFile(name string) (*manifest.Stream, *outfile.Snapshot, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := manifest.Parse(src)
+	st, err := parseManifest(name, src)
 	return st, snap, err
+}
+
+// parseManifest parses src, read from the file name ("" or "-" for
+// standard input; the name goes into the hint), after refusing another
+// tool's encrypted file: its ciphertext must never pass through as if it
+// were plaintext.
+func parseManifest(name string, src []byte) (*manifest.Stream, error) {
+	if f := foreign.Detect(src); f != nil {
+		return nil, foreignFileError(name, f)
+	}
+	return manifest.Parse(src)
+}
+
+// foreignFileError is bad input with the way to move the file to ksec.
+func foreignFileError(name string, f *foreign.Finding) error {
+	if name == "" || name == "-" {
+		name = "FILE"
+	}
+	return hint.Wrap(fmt.Errorf("%w: %s", manifest.ErrBadInput, f), f.Hints(name)...)
 }
 
 // ioOptions are the input and output flags every transforming command shares.
@@ -168,7 +188,7 @@ func (o *ioOptions) parse(sys *System) (*manifest.Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return manifest.Parse(src)
+	return parseManifest(o.Input, src)
 }
 
 // write sends out to stdout, or writes the target file through outfile.

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/foreign"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
@@ -50,14 +51,15 @@ encrypt -i FILE) or when it has sealed values but no ksec block.
 -o json prints {"files":[{"file","error","secrets":[{"document","item",
 "namespace","name","status","version","values":{"data","stringData"},
 "keys","plaintext","recipients":[{"type","id","user_id"}]}]}]}; status is
-"encrypted", "partial" or "plain"; document and item count from 1; item,
-version and error are null when they do not apply.
+"encrypted", "partial" or "plain", or "sops" / "kubesec" in another tool's
+file, which then also has "format": "sops" or "kubesec"; document and item
+count from 1; item, version and error are null when they do not apply.
 
 Exit status: 0 when every FILE holds Secrets and all are encrypted; 6 when
 some Secret is plain or partially encrypted, or some FILE holds no Secret;
-3 when a FILE is not a manifest ksec can read (the other files are still
-shown); 1 when a FILE cannot be read. Files under -R DIR that hold no
-Secret are passed over.`,
+3 when a FILE is not a manifest ksec can read, a SOPS or kubesec file
+among them (the other files are still shown); 1 when a FILE cannot be read.
+Files under -R DIR that hold no Secret are passed over.`,
 		Example: `  ksec inspect secrets/*.yaml
   ksec inspect -o json secret.yaml | jq -r '.files[].secrets[].recipients[].id'
   ksec inspect secret.yaml >/dev/null 2>&1 || echo "secret.yaml is not fully encrypted"`,
@@ -82,6 +84,7 @@ type (
 	inspectedFile struct {
 		File    string            `json:"file"` // "-" for standard input
 		Error   *string           `json:"error"`
+		Format  *string           `json:"format,omitempty"` // "sops" or "kubesec": another tool's file
 		Secrets []inspectedSecret `json:"secrets"`
 	}
 	inspectedSecret struct {
@@ -182,6 +185,9 @@ func inspectFile(ctx context.Context, sys *System, file string, uids *userIDs) (
 	if err != nil {
 		return entry, err
 	}
+	if f := foreign.Detect(src); f != nil {
+		return inspectForeign(entry, src, f), foreignFileError(file, f)
+	}
 	st, err := manifest.Parse(src)
 	if err != nil {
 		return entry, err
@@ -194,6 +200,35 @@ func inspectFile(ctx context.Context, sys *System, file string, uids *userIDs) (
 		entry.Secrets = append(entry.Secrets, is)
 	}
 	return entry, nil
+}
+
+// inspectForeign describes another tool's file: its format, and the
+// Secrets that can be read as written, with that format as their status.
+func inspectForeign(entry inspectedFile, src []byte, f *foreign.Finding) inspectedFile {
+	format := string(f.Format)
+	entry.Format = &format
+	st, err := manifest.Parse(src)
+	if err != nil {
+		return entry // SOPS may have encrypted kind and name too
+	}
+	for _, s := range st.Secrets {
+		is := inspectedSecret{Document: s.Doc, Namespace: s.Namespace, Name: s.Name, Status: format,
+			Keys: []string{}, Plaintext: []string{}, Recipients: []inspectedRecipient{}}
+		if s.Item >= 0 {
+			item := s.Item + 1
+			is.Item = &item
+		}
+		for _, v := range s.Values {
+			is.Keys = append(is.Keys, v.Field+"."+v.Key)
+			if v.Field == "data" {
+				is.Values.Data++
+			} else {
+				is.Values.StringData++
+			}
+		}
+		entry.Secrets = append(entry.Secrets, is)
+	}
+	return entry
 }
 
 func inspectSecret(ctx context.Context, s *manifest.Secret, uids *userIDs) (inspectedSecret, error) {
@@ -364,6 +399,8 @@ func writeInspectText(w io.Writer, report inspectReport) error {
 		}
 		b.WriteString(printable(displayName(f.File)) + "\n")
 		switch {
+		case f.Format != nil:
+			fmt.Fprintf(&b, "  (a %s file, not a ksec file: see the error below)\n", *f.Format)
 		case f.Error != nil:
 			b.WriteString("  (not inspected: see the error below)\n")
 		case len(f.Secrets) == 0:
@@ -407,6 +444,10 @@ func writeSecretText(b *strings.Builder, s inspectedSecret) {
 
 	status := "encrypted"
 	switch {
+	case s.Status == string(foreign.SOPS):
+		status = "sops (encrypted by SOPS, not by ksec)"
+	case s.Status == string(foreign.Kubesec):
+		status = "kubesec (encrypted by kubesec, not by ksec)"
 	case s.Status == statusPlain:
 		status = "plain (not encrypted)"
 	case s.Status == statusPartial && s.Version == nil && s.foreign:

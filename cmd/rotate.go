@@ -80,7 +80,7 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 		if err != nil {
 			return err
 		}
-		st, err := manifest.Parse(src)
+		st, err := parseManifest(file, src)
 		if err != nil {
 			return fileError(file, err)
 		}

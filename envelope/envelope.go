@@ -392,8 +392,12 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 	for _, v := range s.Values {
 		if !v.IsEncrypted() {
 			if !allowPlain {
-				return nil, nil, hint.Wrap(&manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is not encrypted in an encrypted Secret", crypto.ErrIntegrity)},
-					"if you added it by hand, seal it with: ksec encrypt -i FILE")
+				advice := "if you added it by hand, seal it with: ksec encrypt -i FILE"
+				if twin := s.Twin(v); twin != nil {
+					// Sealing it would only make the shadow permanent.
+					advice = fmt.Sprintf("do not seal it: %s holds the same key, and Kubernetes merges stringData over data; keep one of the two, and change values with ksec edit or ksec patch", twin)
+				}
+				return nil, nil, hint.Wrap(&manifest.Error{Value: v, Err: fmt.Errorf("%w: the value is not encrypted in an encrypted Secret", crypto.ErrIntegrity)}, advice)
 			}
 			allTokens = false
 			continue

@@ -54,6 +54,12 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Bytes() of an unedited stream differs from the source")
 		}
 		for _, s := range st.Secrets {
+			for _, l := range st.CommentLines(s) {
+				if l < 1 || l > len(st.lines) {
+					t.Fatalf("comment line %d outside 1..%d", l, len(st.lines))
+				}
+			}
+			_ = s.Shadows()
 			for _, v := range s.Values {
 				if v.start < 0 || v.start > v.end || v.end > len(src) {
 					t.Fatalf("%s: span %d..%d outside 0..%d", v, v.start, v.end, len(src))

@@ -34,6 +34,7 @@ type Stream struct {
 	Secrets []*Secret
 	Strays  []Stray
 	edits   []edit
+	view    bool // the edit view: data values may be tagged !!binary
 }
 
 type edit struct {
@@ -45,6 +46,7 @@ type edit struct {
 type Secret struct {
 	Doc       int // 1-based document number in the stream
 	Item      int // 0-based index in a List's items, or -1
+	Line      int // line of the Secret's first key
 	Namespace string
 	Name      string
 	Values    []*Value  // data and stringData values in document order
@@ -136,11 +138,18 @@ func badInput(format string, args ...any) error {
 
 // Parse reads a YAML stream (any number of documents) or a JSON document and
 // finds its Secrets. Documents that are not Secrets are left alone.
-func Parse(src []byte) (*Stream, error) {
+func Parse(src []byte) (*Stream, error) { return parse(src, false) }
+
+// ParseView parses ksec edit's view of a plaintext stream: as Parse, but a
+// data value may be tagged !!binary (bytes that are not text, shown as
+// base64), as ShowDecoded writes it.
+func ParseView(src []byte) (*Stream, error) { return parse(src, true) }
+
+func parse(src []byte, view bool) (*Stream, error) {
 	if err := checkEncoding(src); err != nil {
 		return nil, err
 	}
-	st := &Stream{src: src, lines: indexLines(src), newline: "\n", docs: map[int]*yaml.Node{}}
+	st := &Stream{src: src, lines: indexLines(src), newline: "\n", docs: map[int]*yaml.Node{}, view: view}
 	if bytes.Contains(src, []byte("\r\n")) {
 		st.newline = "\r\n"
 	}
@@ -158,9 +167,16 @@ func Parse(src []byte) (*Stream, error) {
 			continue
 		}
 		st.docs[doc] = root.Content[0]
+		before := len(st.Secrets)
 		if err := st.addDocument(doc, root.Content[0]); err != nil {
 			return nil, explainTemplate(src, err)
 		}
+		if err := st.checkResolved(doc, root.Content[0], len(st.Secrets)-before); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.checkScopes(); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -168,6 +184,10 @@ func Parse(src []byte) (*Stream, error) {
 func (st *Stream) addDocument(doc int, n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return nil
+	}
+	if err := checkIdentityKeys(n); err != nil {
+		err.Doc = doc
+		return err
 	}
 	if isSecret(n) {
 		return st.addSecret(doc, -1, n)
@@ -181,6 +201,10 @@ func (st *Stream) addDocument(doc int, n *yaml.Node) error {
 	for i, item := range items.Content {
 		if item.Kind != yaml.MappingNode {
 			continue
+		}
+		if err := checkIdentityKeys(item); err != nil {
+			err.Doc = doc
+			return err
 		}
 		if isSecret(item) || (kind == "SecretList" && field(item, "kind") == nil) {
 			if err := st.addSecret(doc, i, item); err != nil {
@@ -245,13 +269,20 @@ func scalarField(n *yaml.Node, key string) string {
 }
 
 func (st *Stream) addSecret(doc, item int, n *yaml.Node) error {
-	s := &Secret{Doc: doc, Item: item, mapping: n}
+	s := &Secret{Doc: doc, Item: item, Line: n.Line, mapping: n}
+	if len(n.Content) > 0 {
+		s.Line = n.Content[0].Line
+	}
 	fail := func(line int, v *Value, err error) error {
 		return &Error{Secret: s, Line: line, Value: v, Err: err}
 	}
 	if md := field(n, "metadata"); md != nil && md.Kind == yaml.MappingNode {
 		s.Name = scalarField(md, "name")
 		s.Namespace = scalarField(md, "namespace")
+	}
+	if err := st.checkFeatures(n, st.view); err != nil {
+		err.Secret = s
+		return err
 	}
 	if err := checkDuplicates(n); err != nil {
 		return fail(0, nil, err)
@@ -286,18 +317,12 @@ func (st *Stream) addSecret(doc, item int, n *yaml.Node) error {
 				return fail(key.Line, nil, badInput("%s has a key that is not a string", k.Value))
 			}
 			switch {
-			case vn.Kind == yaml.AliasNode:
-				return fail(0, v, badInput("YAML aliases (*name) are not supported in %s; write the value out", k.Value))
 			case vn.Kind != yaml.ScalarNode:
 				return fail(0, v, badInput("value is a %s, want a string", kindName(vn.Kind)))
 			case vn.Tag == "!!null" && vn.Value == "" && !fieldFlow && vn.Line != key.Line:
 				// After an explicit key (? KEY) the parser places an empty
 				// value at the next token, which ksec would overwrite.
 				return fail(key.Line, nil, badInput("%s: an empty value after an explicit key (? KEY) is not supported; write KEY: \"\"", k.Value))
-			case vn.Anchor != "":
-				return fail(0, v, badInput("YAML anchors (&name) are not supported in %s", k.Value))
-			case vn.Style&yaml.TaggedStyle != 0 && !(k.Value == "data" && vn.Tag == binaryTag):
-				return fail(0, v, badInput("explicit YAML tags (%s) are not supported in %s", vn.Tag, k.Value))
 			}
 			v.start = st.nodeStart(vn)
 			v.end = st.scalarEnd(vn, v.keyIndent, fieldFlow)
