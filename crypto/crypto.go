@@ -254,6 +254,11 @@ func unpad(b []byte) (Payload, error) {
 	if i < 2 || b[i] != 0x80 {
 		return Payload{}, errors.New("bad padding")
 	}
+	// The writer pads to the next multiple of PadBlock only: a whole block
+	// of zeros more is not a payload ksec writes.
+	if len(b)-(i+1) >= PadBlock {
+		return Payload{}, errors.New("padding longer than one block")
+	}
 	p := Payload{Style: Style(b[0]), Form: Form(b[1]), Value: b[2:i]}
 	if p.Style > StyleFolded || p.Form > FormVerbatim {
 		return Payload{}, errors.New("unknown style or form")

@@ -406,6 +406,11 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 		if err != nil {
 			return nil, nil, explainScope(key, s, &manifest.Error{Value: v, Err: err})
 		}
+		// Whoever holds a public key can seal anything: accept only what
+		// ksec's writer seals for one value at this place.
+		if err := st.CheckPayload(v, p); err != nil {
+			return nil, nil, &manifest.Error{Value: v, Err: err}
+		}
 		opened[v] = p
 	}
 	// The MAC covers the tokens in order. Values added by hand in plaintext

@@ -65,34 +65,105 @@ func (st *Stream) SetToken(v *Value, token string) {
 
 // SetPlain writes the decrypted payload back in place of the value's token.
 func (st *Stream) SetPlain(v *Value, p crypto.Payload) error {
-	start := v.start
-	var text string
-	switch p.Form {
-	case crypto.FormVerbatim:
-		if len(p.Value) == 0 {
-			return badInput("empty verbatim payload")
-		}
-		text = reindent(string(p.Value[1:]), int(p.Value[0]), v.keyIndent, st.newline)
-	case crypto.FormNull:
-		text = string(p.Value)
-	case crypto.FormBase64:
-		if v.Field != "data" {
-			return badInput("a data value's token was found under %s", v.Field)
-		}
-		var ok bool
-		if text, ok = renderScalar(p.Style, base64.StdEncoding.EncodeToString(p.Value), v.keyIndent, v.flow); !ok {
-			return badInput("cannot write the value back in its style")
-		}
-	default:
-		var ok bool
-		if text, ok = renderScalar(p.Style, string(p.Value), v.keyIndent, v.flow); !ok {
-			return badInput("cannot write the value back in its style")
-		}
+	text, err := st.render(v, p)
+	if err != nil {
+		return err
 	}
+	start := v.start
 	if text == "" && start > 0 && st.src[start-1] == ' ' && !v.flow {
 		start-- // undo the space SetToken put after "key:"
 	}
 	st.replace(start, v.end, text)
+	return nil
+}
+
+// errForeignPayload says a payload authenticated but is not what ksec's
+// writer seals for one value at that place. Anyone holding a recipient's
+// public key can seal any bytes, so this is refused like tampering.
+func errForeignPayload(why string) error {
+	return fmt.Errorf("%w: the sealed value is not one ksec writes for a single value here (%s); "+
+		"the file was forged or the layout around the token was changed", crypto.ErrIntegrity, why)
+}
+
+// render returns the text that replaces v's token for payload p.
+func (st *Stream) render(v *Value, p crypto.Payload) (string, error) {
+	switch p.Form {
+	case crypto.FormVerbatim:
+		if len(p.Value) < 2 {
+			return "", errForeignPayload("an empty verbatim source")
+		}
+		return reindent(string(p.Value[1:]), int(p.Value[0]), v.keyIndent, st.newline), nil
+	case crypto.FormNull:
+		return string(p.Value), nil
+	case crypto.FormBase64:
+		if v.Field != "data" {
+			return "", errForeignPayload("base64 form under " + v.Field)
+		}
+		text, ok := renderScalar(p.Style, base64.StdEncoding.EncodeToString(p.Value), v.keyIndent, v.flow)
+		if !ok {
+			return "", errForeignPayload("its style cannot be written here")
+		}
+		return text, nil
+	case crypto.FormText:
+		text, ok := renderScalar(p.Style, string(p.Value), v.keyIndent, v.flow)
+		if !ok {
+			return "", errForeignPayload("its style cannot be written here")
+		}
+		return text, nil
+	}
+	return "", errForeignPayload("unknown form")
+}
+
+// CheckPayload refuses a payload that is not exactly what ksec's writer
+// seals for one scalar at v's place (its field, its key's column, block or
+// flow context). The payload is written out as decryption would, put into
+// a one-value Secret of the same shape, parsed again, and the writer's own
+// Payload of the result must be the sealed payload: the same style, form
+// and value (for the verbatim form, the same source). So a verbatim source
+// must be exactly one scalar with nothing after it (no further line, key,
+// comment or document), a null must be a null literal, text and base64
+// values must be written in a style that reads back as themselves, and a
+// payload ksec would have sealed in another form is refused.
+func (st *Stream) CheckPayload(v *Value, p crypto.Payload) error {
+	text, err := st.render(v, p)
+	if err != nil {
+		return err
+	}
+	nl := st.newline
+	var doc string
+	if v.flow {
+		doc = `{"kind": "Secret", "` + v.Field + `": {"k": ` + text + "}}" + nl
+	} else {
+		if v.keyIndent < 1 {
+			return errForeignPayload("a key at column 0")
+		}
+		sep := " "
+		if text == "" {
+			sep = ""
+		}
+		doc = "kind: Secret" + nl + v.Field + ":" + nl + strings.Repeat(" ", v.keyIndent) + "k:" + sep + text + nl
+	}
+	syn, err := Parse([]byte(doc))
+	if err != nil || len(syn.docs) != 1 || len(syn.Secrets) != 1 || len(syn.Strays) != 0 {
+		return errForeignPayload("it is not one YAML scalar")
+	}
+	s := syn.Secrets[0]
+	if len(s.Values) != 1 || len(s.mapping.Content) != 4 || s.Values[0].Key != "k" {
+		return errForeignPayload("it adds entries")
+	}
+	got, err := syn.Payload(s.Values[0])
+	if err != nil {
+		return errForeignPayload("it is not a valid " + v.Field + " value")
+	}
+	same := got.Form == p.Form && got.Style == p.Style
+	if p.Form == crypto.FormVerbatim {
+		same = same && len(got.Value) > 0 && string(got.Value[1:]) == text
+	} else {
+		same = same && bytes.Equal(got.Value, p.Value)
+	}
+	if !same {
+		return errForeignPayload("its text, style or form does not match what it reads as")
+	}
 	return nil
 }
 

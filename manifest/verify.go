@@ -1,0 +1,138 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ksec-dev/ksec/crypto"
+)
+
+// The checks here are independent of how decryption splices text: they
+// parse the finished output again, like kubectl will, and compare what it
+// says with what was sealed. A gap in the splicing or in CheckPayload can
+// then still not make ksec emit a Secret nobody sealed.
+
+// VerifyDecrypted checks out, the decrypted text of st, against st: every
+// document is still there and has the same structure (keys, scalars, tags,
+// anchors) except that each decrypted Secret lost its ksec block and each
+// of its values reads as exactly the value sealed in its token (sealed,
+// keyed by st's values). Nothing may be added, removed or moved.
+func (st *Stream) VerifyDecrypted(out []byte, sealed map[*Value]crypto.Payload) error {
+	want := map[*yaml.Node]*Value{}
+	for v := range sealed {
+		want[v.node] = v
+	}
+	meta := map[*yaml.Node]bool{}
+	for _, s := range st.Secrets {
+		if s.Meta != nil {
+			meta[s.metaKey] = true
+		}
+	}
+	return st.compareOutput(out, func(in, got *yaml.Node) (bool, error) {
+		v, ok := want[in]
+		if !ok {
+			return false, nil
+		}
+		if err := sameSealed(got, sealed[v]); err != nil {
+			return true, &Error{Value: v, Err: err}
+		}
+		return true, nil
+	}, meta)
+}
+
+// VerifyShown checks a decodedView of st (a plaintext stream) the same way:
+// the view differs from st only in that data values are shown as the text
+// they encode, or as !!binary base64.
+func (st *Stream) VerifyShown(view []byte) error {
+	data := map[*yaml.Node]*Value{}
+	for _, s := range st.Secrets {
+		for _, v := range s.Values {
+			if v.Field == "data" && !v.IsNull() {
+				data[v.node] = v
+			}
+		}
+	}
+	return st.compareOutput(view, func(in, got *yaml.Node) (bool, error) {
+		v, ok := data[in]
+		if !ok {
+			return false, nil
+		}
+		raw, err := base64.StdEncoding.DecodeString(v.Text)
+		shown := []byte(got.Value)
+		if got.Tag == binaryTag {
+			shown, err = base64.StdEncoding.DecodeString(got.Value)
+		}
+		if err != nil || got.Kind != yaml.ScalarNode || got.Anchor != "" || got.Tag == "!!null" || !bytes.Equal(raw, shown) {
+			return true, &Error{Value: v, Err: fmt.Errorf("%w: the edit view would not show the value as it is", crypto.ErrIntegrity)}
+		}
+		return true, nil
+	}, nil)
+}
+
+// compareOutput parses out and compares it document by document with st.
+// special decides (and checks) nodes of st it knows better; mapping entries
+// whose key node is in skip are expected to be gone from out.
+func (st *Stream) compareOutput(out []byte, special func(in, got *yaml.Node) (bool, error), skip map[*yaml.Node]bool) error {
+	o, err := Parse(out)
+	if err != nil {
+		return fmt.Errorf("%w: the decrypted output does not parse again (%v)", crypto.ErrIntegrity, err)
+	}
+	if len(o.docs) != len(st.docs) {
+		return fmt.Errorf("%w: the decrypted output has %d documents, the input %d", crypto.ErrIntegrity, len(o.docs), len(st.docs))
+	}
+	for doc, in := range st.docs {
+		got, ok := o.docs[doc]
+		if !ok {
+			return fmt.Errorf("%w: document %d is missing from the decrypted output", crypto.ErrIntegrity, doc)
+		}
+		if err := compareNode(in, got, special, skip); err != nil {
+			return &Error{Doc: doc, Err: err}
+		}
+	}
+	return nil
+}
+
+func compareNode(in, got *yaml.Node, special func(in, got *yaml.Node) (bool, error), skip map[*yaml.Node]bool) error {
+	if done, err := special(in, got); done {
+		return err
+	}
+	differ := func() error {
+		return &Error{Line: got.Line, Err: fmt.Errorf("%w: decrypting would change the file's structure here; "+
+			"the file was forged or the layout around a token was changed", crypto.ErrIntegrity)}
+	}
+	if in.Kind != got.Kind || in.Tag != got.Tag || in.Anchor != got.Anchor || (in.Kind != yaml.MappingNode && in.Kind != yaml.SequenceNode && in.Value != got.Value) {
+		return differ()
+	}
+	inContent := in.Content
+	if in.Kind == yaml.MappingNode && len(skip) > 0 {
+		inContent = nil
+		for i := 0; i+1 < len(in.Content); i += 2 {
+			if !skip[in.Content[i]] {
+				inContent = append(inContent, in.Content[i], in.Content[i+1])
+			}
+		}
+	}
+	if len(inContent) != len(got.Content) {
+		return differ()
+	}
+	for i := range inContent {
+		if err := compareNode(inContent[i], got.Content[i], special, skip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameSealed checks that a decrypted value node reads as payload p.
+func sameSealed(got *yaml.Node, p crypto.Payload) error {
+	text, null, err := PayloadText(p)
+	ok := err == nil && got.Kind == yaml.ScalarNode && got.Anchor == "" && (got.Tag == "!!null") == null && (null || got.Value == text)
+	if !ok {
+		return fmt.Errorf("%w: the value would not read as the value sealed in its token; "+
+			"the file was forged or the layout around the token was changed (e.g. a line indented under it)", crypto.ErrIntegrity)
+	}
+	return nil
+}
