@@ -29,6 +29,8 @@ const (
 	NonceSize = 12
 	// PadBlock is the granularity, in bytes, of a sealed payload's length.
 	PadBlock = 32
+	// MACSize is the size of a Secret's MAC in bytes (HMAC-SHA256).
+	MACSize = sha256.Size
 
 	tokenPrefix = "ENC[ksec.v"
 	tokenV1     = "ENC[ksec.v1,"
