@@ -282,3 +282,40 @@ func FuzzForgedPayload(f *testing.F) {
 		}
 	})
 }
+
+// patch opens the Secret with the strict reader and checks its own output
+// by reading it back.
+func TestPatchForgedAndReadBack(t *testing.T) {
+	ctx := context.Background()
+	r, id := forge.AgeKey(t)
+	kr := forge.Keyring(id)
+	rs := []keyring.Recipient{r}
+	hostile := forge.Secret(t, rs, "ns", "db", []forge.Value{
+		{Field: "stringData", Key: "a", Payload: []byte("fine")},
+		{Field: "stringData", Key: "k", Form: 3, Payload: verbatim("x\n---\nkind: Evil")},
+	})
+	st, err := manifest.Parse(hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Patch(ctx, st, kr, 0, []Change{{Field: "stringData", Key: "b", Value: []byte("new")}}); !errors.Is(err, crypto.ErrIntegrity) || !strings.Contains(err.Error(), "stringData.k") {
+		t.Fatalf("patch of a forged file: err = %v, want an integrity failure naming stringData.k", err)
+	}
+
+	good := forge.Secret(t, rs, "ns", "db", []forge.Value{{Field: "data", Key: "a", Form: 1, Payload: []byte("x")}})
+	st, err = manifest.Parse(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Patch(ctx, st, kr, 0, []Change{{Field: "data", Key: "empty", Value: nil}, {Field: "stringData", Key: "s", Value: []byte("a, b\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := decryptBytes(out, kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "data:\n  a: eA==\n  empty: \"\"\nstringData:\n  s: |\n    a, b\n"; !strings.HasSuffix(string(plain), want) {
+		t.Fatalf("patched file decrypts to\n%s\nwant it to end with\n%s", plain, want)
+	}
+}

@@ -17,17 +17,18 @@ import (
 
 // VerifyDecrypted checks out, the decrypted text of st, against st: every
 // document is still there and has the same structure (keys, scalars, tags,
-// anchors) except that each decrypted Secret lost its ksec block and each
-// of its values reads as exactly the value sealed in its token (sealed,
-// keyed by st's values). Nothing may be added, removed or moved.
-func (st *Stream) VerifyDecrypted(out []byte, sealed map[*Value]crypto.Payload) error {
+// anchors) except that each decrypted Secret (in decrypted) lost its ksec
+// block and each of its values reads as exactly the value sealed in its
+// token (sealed, keyed by st's values). Nothing may be added, removed or
+// moved.
+func (st *Stream) VerifyDecrypted(out []byte, decrypted []*Secret, sealed map[*Value]crypto.Payload) error {
 	want := map[*yaml.Node]*Value{}
 	for v := range sealed {
 		want[v.node] = v
 	}
 	meta := map[*yaml.Node]bool{}
-	for _, s := range st.Secrets {
-		if s.Meta != nil {
+	for _, s := range decrypted {
+		if s.metaKey != nil {
 			meta[s.metaKey] = true
 		}
 	}
@@ -135,4 +136,38 @@ func sameSealed(got *yaml.Node, p crypto.Payload) error {
 			"the file was forged or the layout around the token was changed (e.g. a line indented under it)", crypto.ErrIntegrity)
 	}
 	return nil
+}
+
+// VerifyPatched checks out, a patched version of st, against st: every
+// document is as it was, except the data and stringData values and the
+// ksec block of Secret number index (which the caller checks by opening).
+func (st *Stream) VerifyPatched(out []byte, index int) error {
+	s := st.Secrets[index]
+	none := func(_, _ *yaml.Node) (bool, error) { return false, nil }
+	rest := func(m *yaml.Node) []*yaml.Node {
+		var kept []*yaml.Node
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			switch m.Content[i].Value {
+			case "data", "stringData", MetadataKey:
+			default:
+				kept = append(kept, m.Content[i], m.Content[i+1])
+			}
+		}
+		return kept
+	}
+	return st.compareOutput(out, func(in, got *yaml.Node) (bool, error) {
+		if in != s.mapping {
+			return false, nil
+		}
+		a, b := rest(in), rest(got)
+		if got.Kind != yaml.MappingNode || len(a) != len(b) {
+			return true, &Error{Secret: s, Err: fmt.Errorf("%w: patching would change more than the Secret's values", crypto.ErrIntegrity)}
+		}
+		for i := range a {
+			if err := compareNode(a[i], b[i], none, nil); err != nil {
+				return true, err
+			}
+		}
+		return true, nil
+	}, nil)
 }
