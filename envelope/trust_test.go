@@ -319,3 +319,33 @@ func TestPatchForgedAndReadBack(t *testing.T) {
 		t.Fatalf("patched file decrypts to\n%s\nwant it to end with\n%s", plain, want)
 	}
 }
+
+// Values with characters YAML reads specially in double quotes (separators,
+// C1 controls, a byte order mark) are written escaped, so patch output
+// reads back exactly.
+func TestPatchSpecialCharactersReadBack(t *testing.T) {
+	ctx := context.Background()
+	r, id := forge.AgeKey(t)
+	kr := forge.Keyring(id)
+	for _, value := range []string{"a\u2028b", "a\u2029b", "x\u0085y", "\ufeffbom", "c1\u009f", "del\x7f", "nul\x00", "é ü"} {
+		src := forge.Secret(t, []keyring.Recipient{r}, "ns", "db", []forge.Value{{Field: "stringData", Key: "a", Payload: []byte("x")}})
+		st, err := manifest.Parse(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Patch(ctx, st, kr, 0, []Change{{Field: "stringData", Key: "v", Value: []byte(value)}})
+		if err != nil {
+			t.Fatalf("%q: %v", value, err)
+		}
+		plain, err := decryptBytes(out, kr)
+		if err != nil {
+			t.Fatalf("%q: %v", value, err)
+		}
+		var got struct {
+			StringData map[string]string `yaml:"stringData"`
+		}
+		if err := yaml.Unmarshal(plain, &got); err != nil || got.StringData["v"] != value {
+			t.Fatalf("%q decrypts to %q (%v)", value, got.StringData["v"], err)
+		}
+	}
+}

@@ -222,9 +222,14 @@ func doubleQuote(s string) string {
 		case 0:
 			b.WriteString(`\0`)
 		default:
-			if r < 0x20 || r == 0x7f {
+			switch {
+			case r < 0x20 || 0x7f <= r && r <= 0x9f:
 				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
+			case r == 0x2028 || r == 0x2029 || r == 0xfeff:
+				// line and paragraph separators read as line breaks, and
+				// a byte order mark is dropped, unless escaped
+				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
 				b.WriteRune(r)
 			}
 		}
