@@ -51,3 +51,33 @@ func TestVerifyShown(t *testing.T) {
 		t.Errorf("VerifyShown = %v, want an integrity failure naming data.a; view:\n%s", err, view)
 	}
 }
+
+// The ksec block is read as strictly as docs/FORMAT.md section 4 says.
+func TestMetadataStrictness(t *testing.T) {
+	mac := "5Zq1Dv3fVhJ0l1H8y8Ck0bS1Z2l8q9j3m0b7b1mG3sE="
+	block := func(version, wrapped, mac string) string {
+		return "kind: Secret\nksec:\n  version: " + version + "\n  recipients:\n    - type: age\n      id: age1x\n      wrapped: " + wrapped + "\n  mac: " + mac + "\n"
+	}
+	if _, err := Parse([]byte(block("1", "AAEC", mac))); err != nil {
+		t.Fatalf("valid block: %v", err)
+	}
+	for name, c := range map[string]struct {
+		src  string
+		want string
+	}{
+		"version string":       {block(`"1"`, "AAEC", mac), `version must be an integer`},
+		"version other":        {block("2", "AAEC", mac), `format version 2 is not supported`},
+		"version hex":          {block("0x1", "AAEC", mac), `format version 0x1 is not supported`},
+		"wrapped unpadded":     {block("1", "AAE", mac), `needs type, id and base64 wrapped key`},
+		"wrapped stray bits":   {block("1", "AAF=", mac), `needs type, id and base64 wrapped key`},
+		"wrapped url alphabet": {block("1", "AA-_", mac), `needs type, id and base64 wrapped key`},
+		"wrapped line break":   {block("1", `"AA\nEC"`, mac), `needs type, id and base64 wrapped key`},
+		"mac short":            {block("1", "AAEC", "AAEC"), `no valid mac`},
+		"mac space":            {block("1", "AAEC", `"`+mac[:8]+" "+mac[8:]+`"`), `no valid mac`},
+	} {
+		_, err := Parse([]byte(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, c.want)
+		}
+	}
+}
