@@ -156,6 +156,10 @@ func verifyRoundTrip(st *manifest.Stream, keys map[int][]byte) error {
 			if p, err = key.Open(v.Location(s), v.Text); err != nil {
 				break
 			}
+			// What decrypt will refuse must not be written either.
+			if err = out.CheckPayload(v, p); err != nil {
+				break
+			}
 			if err = out.SetPlain(v, p); err != nil {
 				break
 			}

@@ -48,7 +48,6 @@ func TestForgedPayloadsAreRefused(t *testing.T) {
 		"verbatim with a comment after":    {Field: "stringData", Key: "k", Form: 3, Payload: verbatim("x # hidden")},
 		"verbatim literal and a key":       {Field: "stringData", Key: "k", Form: 3, Style: 3, Payload: verbatim("|\n    a\n  evil: y")},
 		"verbatim block under wrong style": {Field: "stringData", Key: "k", Form: 3, Style: 0, Payload: verbatim("|\n    a")},
-		"verbatim that is plain text":      {Field: "stringData", Key: "k", Form: 3, Payload: verbatim("x")},
 		"verbatim flow mapping":            {Field: "stringData", Key: "k", Form: 3, Payload: verbatim("{a: b}")},
 		"verbatim anchor":                  {Field: "stringData", Key: "k", Form: 3, Payload: verbatim("&a x")},
 		"verbatim tag":                     {Field: "stringData", Key: "k", Form: 3, Payload: verbatim("!!str x")},
@@ -103,6 +102,7 @@ func TestForgedWriterPayloadsDecrypt(t *testing.T) {
 		"literal with dashes": {forge.Value{Field: "stringData", Key: "k", Style: 3, Payload: []byte("x\n---\nkind: Evil\n")}, "  k: |\n    x\n    ---\n    kind: Evil\n"},
 		"verbatim folded":     {forge.Value{Field: "stringData", Key: "k", Form: 3, Style: 4, Payload: verbatim(">\n    a\n    b")}, "  k: >\n    a\n    b\n"},
 		"null tilde":          {forge.Value{Field: "stringData", Key: "k", Form: 2, Payload: []byte("~")}, "  k: ~\n"},
+		"verbatim plain text": {forge.Value{Field: "stringData", Key: "k", Form: 3, Payload: verbatim("x")}, "  k: x\n"},
 		"base64":              {forge.Value{Field: "data", Key: "k", Form: 1, Payload: []byte("hi")}, "  k: aGk=\n"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -151,15 +151,19 @@ func (st *Stream) CheckPayload(v *Value, p crypto.Payload) error {
 	if len(s.Values) != 1 || len(s.mapping.Content) != 4 || s.Values[0].Key != "k" {
 		return errForeignPayload("it adds entries")
 	}
-	got, err := syn.Payload(s.Values[0])
+	sv := s.Values[0]
+	got, err := syn.Payload(sv)
 	if err != nil {
 		return errForeignPayload("it is not a valid " + v.Field + " value")
 	}
-	same := got.Form == p.Form && got.Style == p.Style
+	var same bool
 	if p.Form == crypto.FormVerbatim {
-		same = same && len(got.Value) > 0 && string(got.Value[1:]) == text
+		// The scalar must span exactly the source. The writer may have
+		// chosen this form only because the value ended the file without
+		// a final line break, so the form itself is not compared.
+		same = got.Style == p.Style && string(syn.src[sv.start:sv.end]) == text
 	} else {
-		same = same && bytes.Equal(got.Value, p.Value)
+		same = got.Form == p.Form && got.Style == p.Style && bytes.Equal(got.Value, p.Value)
 	}
 	if !same {
 		return errForeignPayload("its text, style or form does not match what it reads as")
