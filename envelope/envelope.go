@@ -136,13 +136,15 @@ func Removals(st *manifest.Stream, recipientsFor func(*manifest.Secret) (Recipie
 // fidelity promise: a YAML layout ksec does not rewrite exactly is refused
 // with an error, never written out changed.
 func verifyRoundTrip(st *manifest.Stream, keys map[int][]byte) error {
-	out, err := manifest.Parse(st.Bytes())
+	enc := st.Bytes()
+	out, err := manifest.Parse(enc)
 	if err != nil {
 		return cannotRewrite(err)
 	}
 	if len(out.Secrets) != len(keys) {
 		err = errors.New("a Secret went missing")
 	}
+	sealed := map[*manifest.Value]crypto.Payload{}
 	for i, s := range out.Secrets {
 		if err != nil {
 			break
@@ -163,11 +165,15 @@ func verifyRoundTrip(st *manifest.Stream, keys map[int][]byte) error {
 			if err = out.SetPlain(v, p); err != nil {
 				break
 			}
+			sealed[v] = p
 		}
 		out.RemoveMetadata(s)
 	}
 	if err == nil && !bytes.Equal(out.Bytes(), st.Source()) {
 		err = errors.New("decrypting it would not give back the input byte for byte")
+	}
+	if err == nil {
+		err = out.VerifyDecrypted(out.Bytes(), out.Secrets, sealed)
 	}
 	if err != nil {
 		return cannotRewrite(err)

@@ -175,6 +175,18 @@ func TestLayoutChangesAroundTokens(t *testing.T) {
 			t.Errorf("comment %q under a literal: err = %v, want integrity failure naming stringData.k; output:\n%s", comment, err, out)
 		}
 	}
+	// A comment after a literal-block token on its line would join the value.
+	src = regexp.MustCompile(`(?m)^(  k: ENC\[[^\]]+\])$`).ReplaceAll(lit, []byte("$1 # note"))
+	if out, err := decryptBytes(src, kr); !errors.Is(err, crypto.ErrIntegrity) {
+		t.Errorf("comment after a literal token: err = %v; output:\n%s", err, out)
+	}
+	// The file's final line break removed, so the value sealed with a final
+	// line break would end the output without one: refused.
+	last := forge.Secret(t, rs, "ns", "db", []forge.Value{{Field: "stringData", Key: "k", Style: 3, Payload: []byte("a\n")}})
+	if out, err := decryptBytes(last[:len(last)-1], kr); !errors.Is(err, crypto.ErrIntegrity) {
+		t.Errorf("final line break removed: err = %v; output:\n%q", err, out)
+	}
+
 	// Blank lines added after a keep-chomping (|+) token would join the value.
 	keep := forge.Secret(t, rs, "ns", "db", []forge.Value{{Field: "stringData", Key: "k", Style: 3, Payload: []byte("a\n\n")}, {Field: "stringData", Key: "z", Payload: []byte("b")}})
 	src = regexp.MustCompile(`(?m)^(  k: ENC\[[^\]]+\])$`).ReplaceAll(keep, []byte("$1\n\n"))

@@ -106,7 +106,7 @@ func compareNode(in, got *yaml.Node, special func(in, got *yaml.Node) (bool, err
 		return &Error{Line: got.Line, Err: fmt.Errorf("%w: decrypting would change the file's structure here; "+
 			"the file was forged or the layout around a token was changed", crypto.ErrIntegrity)}
 	}
-	if in.Kind != got.Kind || in.Tag != got.Tag || in.Anchor != got.Anchor || (in.Kind != yaml.MappingNode && in.Kind != yaml.SequenceNode && !sameText(in, got, openEnd)) {
+	if in.Kind != got.Kind || in.Tag != got.Tag || in.Anchor != got.Anchor || (in.Kind != yaml.MappingNode && in.Kind != yaml.SequenceNode && !sameText(in, got, openEnd, false)) {
 		return differ()
 	}
 	inContent := in.Content
@@ -133,7 +133,10 @@ func compareNode(in, got *yaml.Node, special func(in, got *yaml.Node) (bool, err
 func sameSealed(got *yaml.Node, p crypto.Payload, openEnd bool) error {
 	text, null, err := PayloadText(p)
 	ok := err == nil && got.Kind == yaml.ScalarNode && got.Anchor == "" && (got.Tag == "!!null") == null &&
-		(null || sameText(&yaml.Node{Value: text}, got, openEnd))
+		// Only a verbatim source can stand for both (section 3.2 of
+		// docs/FORMAT.md); a value sealed with its final line break must
+		// keep it.
+		(null || sameText(&yaml.Node{Value: text}, got, openEnd && p.Form == crypto.FormVerbatim, true))
 	if !ok {
 		return fmt.Errorf("%w: the value would not read as the value sealed in its token; "+
 			"the file was forged or the layout around the token was changed (e.g. a line indented under it)", crypto.ErrIntegrity)
@@ -177,13 +180,20 @@ func (st *Stream) VerifyPatched(out []byte, index int) error {
 
 // sameText compares two scalars' values. A block scalar that ends the
 // input without a final line break gains one in the encrypted file, where
-// the ksec block follows it, and loses it again when the block is removed:
-// when the output has no final line break, a block scalar's trailing line
-// breaks are not compared.
-func sameText(in, got *yaml.Node, openEnd bool) bool {
+// the ksec block follows it, and loses it (or gains trailing blank lines
+// that follow the ksec block) when the block is removed. So when the
+// output has no final line break (openEnd), a readable block scalar is
+// compared without its trailing spaces and line breaks, and a sealed one
+// (loose) may read with one final line break less.
+func sameText(in, got *yaml.Node, openEnd, sealed bool) bool {
 	if in.Value == got.Value {
 		return true
 	}
-	return openEnd && got.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 &&
-		strings.TrimRight(in.Value, "\n") == strings.TrimRight(got.Value, "\n")
+	if !openEnd || got.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		return false
+	}
+	if sealed {
+		return strings.HasSuffix(in.Value, "\n") && got.Value == strings.TrimSuffix(in.Value, "\n")
+	}
+	return strings.TrimRight(in.Value, " \n") == strings.TrimRight(got.Value, " \n")
 }
