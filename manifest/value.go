@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -129,6 +130,14 @@ func (st *Stream) CheckPayload(v *Value, p crypto.Payload) error {
 	if err != nil {
 		return err
 	}
+	if obviouslyOne(v, p) {
+		return nil
+	}
+	return st.checkParsed(v, p, text)
+}
+
+// checkParsed is CheckPayload's parsing check of text, p written back at v.
+func (st *Stream) checkParsed(v *Value, p crypto.Payload, text string) error {
 	nl := st.newline
 	var doc string
 	if v.flow {
@@ -169,6 +178,66 @@ func (st *Stream) CheckPayload(v *Value, p crypto.Payload) error {
 		return errForeignPayload("its text, style or form does not match what it reads as")
 	}
 	return nil
+}
+
+// obviouslyOne reports, without parsing, the common payloads that written
+// back are plainly one scalar reading as the sealed value in any context
+// (CheckPayload parses the rest): base64 in a one-line style, a null
+// literal, text that double quotes can hold, and simple plain words.
+func obviouslyOne(v *Value, p crypto.Payload) bool {
+	switch p.Form {
+	case crypto.FormBase64:
+		return v.Field == "data" && (len(p.Value) > 0 || p.Style != crypto.StylePlain) &&
+			(p.Style == crypto.StylePlain || p.Style == crypto.StyleSingleQuoted || p.Style == crypto.StyleDoubleQuoted)
+	case crypto.FormNull:
+		return p.Style == crypto.StylePlain && isNullWord(string(p.Value))
+	case crypto.FormText:
+		if v.Field != "stringData" {
+			return false
+		}
+		switch p.Style {
+		case crypto.StyleDoubleQuoted:
+			return doubleQuotable(p.Value)
+		case crypto.StylePlain:
+			return plainWord(p.Value)
+		}
+	}
+	return false
+}
+
+func isNullWord(s string) bool { return s == "~" || s == "null" || s == "Null" || s == "NULL" }
+
+// doubleQuotable reports whether doubleQuote writes b so that it reads
+// back the same: valid UTF-8 whose characters are printable in YAML or
+// escaped.
+func doubleQuotable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		switch {
+		case r < 0xa0, r == 0x2028, r == 0x2029, r == 0xfeff: // printable ASCII or escaped
+		case r <= 0xd7ff, 0xe000 <= r && r <= 0xfffd, r >= 0x10000:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainWord reports whether b is a word that reads back as itself as a
+// plain scalar anywhere: letters, digits and _ . - /, not starting with
+// - . or /, and not a null.
+func plainWord(b []byte) bool {
+	if len(b) == 0 || b[0] == '-' || b[0] == '.' || b[0] == '/' || isNullWord(string(b)) {
+		return false
+	}
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // reindent moves the continuation lines of a verbatim scalar from the key

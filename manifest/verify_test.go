@@ -81,3 +81,51 @@ func TestMetadataStrictness(t *testing.T) {
 		}
 	}
 }
+
+// The payloads CheckPayload accepts without parsing pass the parsing check
+// too, in block and flow context.
+func TestObviousPayloadsParse(t *testing.T) {
+	block, err := Parse([]byte("kind: Secret\ndata:\n  d: x\nstringData:\n  s: x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow, err := Parse([]byte(`{"kind": "Secret", "data": {"d": "x"}, "stringData": {"s": "x"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads []crypto.Payload
+	for _, b := range []string{"", "a", "true", "\x00\xff", "12345", "\xfb\xff"} {
+		for _, style := range []crypto.Style{crypto.StylePlain, crypto.StyleSingleQuoted, crypto.StyleDoubleQuoted} {
+			payloads = append(payloads, crypto.Payload{Style: style, Form: crypto.FormBase64, Value: []byte(b)})
+		}
+	}
+	for _, w := range []string{"~", "null", "Null", "NULL"} {
+		payloads = append(payloads, crypto.Payload{Form: crypto.FormNull, Value: []byte(w)})
+	}
+	for _, s := range []string{"a", "0", "1e3", "0x1F", "true", "no", "a.b-c_d/e", "ü", "a\"b\\c", "tab\tnl\ncr\r", "\x00\x1f\x7f\u0085\u009f", "\u2028\u2029\ufeff", "😀", "\ue000\ufffd", " lead", "trail "} {
+		for _, style := range []crypto.Style{crypto.StylePlain, crypto.StyleDoubleQuoted} {
+			payloads = append(payloads, crypto.Payload{Style: style, Form: crypto.FormText, Value: []byte(s)})
+		}
+	}
+	n := 0
+	for _, st := range []*Stream{block, flow} {
+		for _, v := range st.Secrets[0].Values {
+			for _, p := range payloads {
+				if !obviouslyOne(v, p) {
+					continue
+				}
+				n++
+				text, err := st.render(v, p)
+				if err == nil {
+					err = st.checkParsed(v, p, text)
+				}
+				if err != nil {
+					t.Errorf("%s, flow %v: %+v passes without parsing but not parsed: %v", v.Field, v.flow, p, err)
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d payloads took the fast path", n)
+	}
+}
