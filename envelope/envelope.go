@@ -173,7 +173,8 @@ func verifyRoundTrip(st *manifest.Stream, keys map[int][]byte) error {
 		err = errors.New("decrypting it would not give back the input byte for byte")
 	}
 	if err == nil {
-		err = out.VerifyDecrypted(out.Bytes(), out.Secrets, sealed)
+		// The decrypted text is the input itself, already parsed as st.
+		err = out.VerifyDecryptedParsed(st, out.Secrets, sealed)
 	}
 	if err != nil {
 		return cannotRewrite(err)

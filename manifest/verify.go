@@ -23,6 +23,17 @@ import (
 // token (sealed, keyed by st's values). Nothing may be added, removed or
 // moved.
 func (st *Stream) VerifyDecrypted(out []byte, decrypted []*Secret, sealed map[*Value]crypto.Payload) error {
+	o, err := parseOutput(out)
+	if err != nil {
+		return err
+	}
+	return st.VerifyDecryptedParsed(o, decrypted, sealed)
+}
+
+// VerifyDecryptedParsed is VerifyDecrypted for output already parsed (and
+// not edited since).
+func (st *Stream) VerifyDecryptedParsed(o *Stream, decrypted []*Secret, sealed map[*Value]crypto.Payload) error {
+	out := o.src
 	want := map[*yaml.Node]*Value{}
 	for v := range sealed {
 		want[v.node] = v
@@ -33,7 +44,7 @@ func (st *Stream) VerifyDecrypted(out []byte, decrypted []*Secret, sealed map[*V
 			meta[s.metaKey] = true
 		}
 	}
-	return st.compareOutput(out, func(in, got *yaml.Node) (bool, error) {
+	return st.compareOutput(o, func(in, got *yaml.Node) (bool, error) {
 		v, ok := want[in]
 		if !ok {
 			return false, nil
@@ -57,7 +68,11 @@ func (st *Stream) VerifyShown(view []byte) error {
 			}
 		}
 	}
-	return st.compareOutput(view, func(in, got *yaml.Node) (bool, error) {
+	o, err := parseOutput(view)
+	if err != nil {
+		return err
+	}
+	return st.compareOutput(o, func(in, got *yaml.Node) (bool, error) {
 		v, ok := data[in]
 		if !ok {
 			return false, nil
@@ -74,14 +89,19 @@ func (st *Stream) VerifyShown(view []byte) error {
 	}, nil)
 }
 
-// compareOutput parses out and compares it document by document with st.
+// compareOutput compares the parsed output o document by document with st.
 // special decides (and checks) nodes of st it knows better; mapping entries
 // whose key node is in skip are expected to be gone from out.
-func (st *Stream) compareOutput(out []byte, special func(in, got *yaml.Node) (bool, error), skip map[*yaml.Node]bool) error {
+func parseOutput(out []byte) (*Stream, error) {
 	o, err := Parse(out)
 	if err != nil {
-		return fmt.Errorf("%w: the decrypted output does not parse again (%v)", crypto.ErrIntegrity, err)
+		return nil, fmt.Errorf("%w: the decrypted output does not parse again (%v)", crypto.ErrIntegrity, err)
 	}
+	return o, nil
+}
+
+func (st *Stream) compareOutput(o *Stream, special func(in, got *yaml.Node) (bool, error), skip map[*yaml.Node]bool) error {
+	out := o.src
 	openEnd := len(out) > 0 && out[len(out)-1] != '\n'
 	if len(o.docs) != len(st.docs) {
 		return fmt.Errorf("%w: the decrypted output has %d documents, the input %d", crypto.ErrIntegrity, len(o.docs), len(st.docs))
@@ -161,7 +181,11 @@ func (st *Stream) VerifyPatched(out []byte, index int) error {
 		}
 		return kept
 	}
-	return st.compareOutput(out, func(in, got *yaml.Node) (bool, error) {
+	o, err := parseOutput(out)
+	if err != nil {
+		return err
+	}
+	return st.compareOutput(o, func(in, got *yaml.Node) (bool, error) {
 		if in != s.mapping {
 			return false, nil
 		}
