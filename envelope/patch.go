@@ -49,10 +49,17 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 		}
 		return s.Values[i]
 	}
+	// want is what the Secret must hold afterwards, checked on the result.
+	want := map[valueKey]crypto.Payload{}
+	for _, v := range s.Values {
+		want[valueKey{v.Field, v.Key}] = opened[v]
+	}
 	removed := map[*manifest.Value]bool{}
 	added := map[string]bool{} // fields that get a new key
 	remove := func(v *manifest.Value) { removed[v] = true }
 	for _, c := range changes {
+		delete(want, valueKey{"data", c.Key})
+		delete(want, valueKey{"stringData", c.Key})
 		if c.Unset {
 			found := false
 			for _, v := range s.Values {
@@ -72,6 +79,7 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 				c.Field = "stringData"
 			}
 		}
+		want[valueKey{c.Field, c.Key}] = st.NewPayload(s, c.Field, c.Value)
 		if other := find(otherField(c.Field), c.Key); other != nil {
 			remove(other) // the key moves to the other field
 		}
@@ -126,26 +134,10 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 	ns := next.Secrets[index]
 	next.SetMetadata(ns, manifest.Metadata{Version: crypto.Version, Recipients: s.Meta.Recipients, MAC: key.MAC(macInput(ns, s.Meta.Recipients))})
 	out := next.Bytes()
-	if err := verifyPatched(st, index, out, key, expected(s, opened, changes, st)); err != nil {
+	if err := verifyPatched(st, index, out, key, want); err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// expected lists the values Secret s holds after the changes, by place.
-func expected(s *manifest.Secret, opened map[*manifest.Value]crypto.Payload, changes []Change, st *manifest.Stream) map[valueKey]crypto.Payload {
-	want := map[valueKey]crypto.Payload{}
-	for _, v := range s.Values {
-		want[valueKey{v.Field, v.Key}] = opened[v]
-	}
-	for _, c := range changes {
-		delete(want, valueKey{"data", c.Key})
-		delete(want, valueKey{"stringData", c.Key})
-		if !c.Unset {
-			want[valueKey{c.Field, c.Key}] = st.NewPayload(s, c.Field, c.Value)
-		}
-	}
-	return want
 }
 
 // verifyPatched reads the patched file back as decrypt will and checks it

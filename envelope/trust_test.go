@@ -330,6 +330,17 @@ func TestPatchForgedAndReadBack(t *testing.T) {
 	if want := "data:\n  a: eA==\n  empty: \"\"\nstringData:\n  s: |\n    a, b\n"; !strings.HasSuffix(string(plain), want) {
 		t.Fatalf("patched file decrypts to\n%s\nwant it to end with\n%s", plain, want)
 	}
+	// A change without a field keeps the key in the field that holds it.
+	st, err = manifest.Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err = Patch(ctx, st, kr, 0, []Change{{Key: "s", Value: []byte("new")}}); err != nil {
+		t.Fatal(err)
+	}
+	if plain, err = decryptBytes(out, kr); err != nil || !strings.HasSuffix(string(plain), "stringData:\n  s: new\n") {
+		t.Fatalf("%v\n%s", err, plain)
+	}
 }
 
 // Values with characters YAML reads specially in double quotes (separators,
