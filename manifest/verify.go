@@ -95,7 +95,8 @@ func (st *Stream) VerifyShown(view []byte) error {
 func parseOutput(out []byte) (*Stream, error) {
 	o, err := Parse(out)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the decrypted output does not parse again (%v)", crypto.ErrIntegrity, err)
+		// The parser's message is not shown: the output holds plaintext.
+		return nil, fmt.Errorf("%w: the decrypted output would not parse as YAML; the file was forged or the layout around a token was changed", crypto.ErrIntegrity)
 	}
 	return o, nil
 }
