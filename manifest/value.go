@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/hint"
 )
 
 // Payload returns what to seal for a plaintext value: its content and how
@@ -82,9 +83,14 @@ func (st *Stream) SetPlain(v *Value, p crypto.Payload) error {
 // writer seals for one value at that place. Anyone holding a recipient's
 // public key can seal any bytes, so this is refused like tampering.
 func errForeignPayload(why string) error {
-	return fmt.Errorf("%w: the sealed value is not one ksec writes for a single value here (%s); "+
-		"the file was forged or the layout around the token was changed", crypto.ErrIntegrity, why)
+	return hint.Wrap(fmt.Errorf("%w: the sealed value is not one ksec writes for a single value here (%s); "+
+		"the file was forged or the layout around the token was changed", crypto.ErrIntegrity, why), trustHint)
 }
+
+// trustHint follows every refusal of a payload or of decrypt's read-back.
+const trustHint = "ksec never writes such a file: compare it with its last good version (git log -p FILE); " +
+	"restore the layout around the value's token, and if the value itself was replaced, ask who wrote it " +
+	"(anyone with a recipient's public key can)"
 
 // render returns the text that replaces v's token for payload p.
 func (st *Stream) render(v *Value, p crypto.Payload) (string, error) {

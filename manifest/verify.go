@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/hint"
 )
 
 // The checks here are independent of how decryption splices text: they
@@ -96,7 +97,7 @@ func parseOutput(out []byte) (*Stream, error) {
 	o, err := Parse(out)
 	if err != nil {
 		// The parser's message is not shown: the output holds plaintext.
-		return nil, fmt.Errorf("%w: the decrypted output would not parse as YAML; the file was forged or the layout around a token was changed", crypto.ErrIntegrity)
+		return nil, hint.Wrap(fmt.Errorf("%w: the decrypted output would not parse as YAML; the file was forged or the layout around a token was changed", crypto.ErrIntegrity), trustHint)
 	}
 	return o, nil
 }
@@ -124,8 +125,8 @@ func compareNode(in, got *yaml.Node, special func(in, got *yaml.Node) (bool, err
 		return err
 	}
 	differ := func() error {
-		return &Error{Line: got.Line, Err: fmt.Errorf("%w: decrypting would change the file's structure here; "+
-			"the file was forged or the layout around a token was changed", crypto.ErrIntegrity)}
+		return &Error{Line: got.Line, Err: hint.Wrap(fmt.Errorf("%w: decrypting would change the file's structure here; "+
+			"the file was forged or the layout around a token was changed", crypto.ErrIntegrity), trustHint)}
 	}
 	if in.Kind != got.Kind || in.Tag != got.Tag || in.Anchor != got.Anchor || (in.Kind != yaml.MappingNode && in.Kind != yaml.SequenceNode && !sameText(in, got, openEnd, false)) {
 		return differ()
@@ -159,8 +160,8 @@ func sameSealed(got *yaml.Node, p crypto.Payload, openEnd bool) error {
 		// keep it.
 		(null || sameText(&yaml.Node{Value: text}, got, openEnd && p.Form == crypto.FormVerbatim, true))
 	if !ok {
-		return fmt.Errorf("%w: the value would not read as the value sealed in its token; "+
-			"the file was forged or the layout around the token was changed (e.g. a line indented under it)", crypto.ErrIntegrity)
+		return hint.Wrap(fmt.Errorf("%w: the value would not read as the value sealed in its token; "+
+			"the file was forged or the layout around the token was changed (e.g. a line indented under it)", crypto.ErrIntegrity), trustHint)
 	}
 	return nil
 }
