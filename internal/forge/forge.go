@@ -24,7 +24,12 @@
 // plaintext instead of style||form||payload||padding, to forge bad padding
 // or a too-short body. Change the layout afterwards with plain text edits:
 // the MAC covers only the scope, the recipients and the tokens with their
-// field and key, so edits elsewhere keep the file authentic.
+// field and key, so edits elsewhere keep the file authentic (a merge key
+// or an anchor added, a document appended). Join several Secrets with
+// "---\n" for a stream; two Secrets with the same namespace and name are
+// both authentic. SecretE and Build serve callers without a testing.TB
+// (testscript commands, fuzz targets); Build takes a fixed data key and
+// recipient stanzas so a fuzz target wraps the key only once.
 package forge
 
 import (
