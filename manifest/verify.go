@@ -24,7 +24,7 @@ import (
 // token (sealed, keyed by st's values). Nothing may be added, removed or
 // moved.
 func (st *Stream) VerifyDecrypted(out []byte, decrypted []*Secret, sealed map[*Value]crypto.Payload) error {
-	o, err := parseOutput(out)
+	o, err := parseOutput(out, false)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func (st *Stream) VerifyShown(view []byte) error {
 			}
 		}
 	}
-	o, err := parseOutput(view)
+	o, err := parseOutput(view, true) // data values may be tagged !!binary
 	if err != nil {
 		return err
 	}
@@ -93,8 +93,8 @@ func (st *Stream) VerifyShown(view []byte) error {
 // compareOutput compares the parsed output o document by document with st.
 // special decides (and checks) nodes of st it knows better; mapping entries
 // whose key node is in skip are expected to be gone from out.
-func parseOutput(out []byte) (*Stream, error) {
-	o, err := Parse(out)
+func parseOutput(out []byte, view bool) (*Stream, error) {
+	o, err := parse(out, view)
 	if err != nil {
 		// The parser's message is not shown: the output holds plaintext.
 		return nil, hint.Wrap(fmt.Errorf("%w: the decrypted output would not parse as YAML; the file was forged or the layout around a token was changed", crypto.ErrIntegrity), trustHint)
@@ -183,7 +183,7 @@ func (st *Stream) VerifyPatched(out []byte, index int) error {
 		}
 		return kept
 	}
-	o, err := parseOutput(out)
+	o, err := parseOutput(out, false)
 	if err != nil {
 		return err
 	}
