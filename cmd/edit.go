@@ -324,6 +324,10 @@ func decodedView(plain []byte) ([]byte, error) {
 			}
 		}
 	}
+	// The view is read back and must show exactly the decrypted values.
+	if err := st.VerifyShown(st.Bytes()); err != nil {
+		return nil, err
+	}
 	return st.Bytes(), nil
 }
 

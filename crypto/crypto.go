@@ -29,6 +29,8 @@ const (
 	NonceSize = 12
 	// PadBlock is the granularity, in bytes, of a sealed payload's length.
 	PadBlock = 32
+	// MACSize is the size of a Secret's MAC in bytes (HMAC-SHA256).
+	MACSize = sha256.Size
 
 	tokenPrefix = "ENC[ksec.v"
 	tokenV1     = "ENC[ksec.v1,"
@@ -253,6 +255,11 @@ func unpad(b []byte) (Payload, error) {
 	}
 	if i < 2 || b[i] != 0x80 {
 		return Payload{}, errors.New("bad padding")
+	}
+	// The writer pads to the next multiple of PadBlock only: a whole block
+	// of zeros more is not a payload ksec writes.
+	if len(b)-(i+1) >= PadBlock {
+		return Payload{}, errors.New("padding longer than one block")
 	}
 	p := Payload{Style: Style(b[0]), Form: Form(b[1]), Value: b[2:i]}
 	if p.Style > StyleFolded || p.Form > FormVerbatim {

@@ -136,13 +136,15 @@ func Removals(st *manifest.Stream, recipientsFor func(*manifest.Secret) (Recipie
 // fidelity promise: a YAML layout ksec does not rewrite exactly is refused
 // with an error, never written out changed.
 func verifyRoundTrip(st *manifest.Stream, keys map[int][]byte) error {
-	out, err := manifest.Parse(st.Bytes())
+	enc := st.Bytes()
+	out, err := manifest.Parse(enc)
 	if err != nil {
 		return cannotRewrite(err)
 	}
 	if len(out.Secrets) != len(keys) {
 		err = errors.New("a Secret went missing")
 	}
+	sealed := map[*manifest.Value]crypto.Payload{}
 	for i, s := range out.Secrets {
 		if err != nil {
 			break
@@ -156,14 +158,23 @@ func verifyRoundTrip(st *manifest.Stream, keys map[int][]byte) error {
 			if p, err = key.Open(v.Location(s), v.Text); err != nil {
 				break
 			}
+			// What decrypt will refuse must not be written either.
+			if err = out.CheckPayload(v, p); err != nil {
+				break
+			}
 			if err = out.SetPlain(v, p); err != nil {
 				break
 			}
+			sealed[v] = p
 		}
 		out.RemoveMetadata(s)
 	}
 	if err == nil && !bytes.Equal(out.Bytes(), st.Source()) {
 		err = errors.New("decrypting it would not give back the input byte for byte")
+	}
+	if err == nil {
+		// The decrypted text is the input itself, already parsed as st.
+		err = out.VerifyDecryptedParsed(st, out.Secrets, sealed)
 	}
 	if err != nil {
 		return cannotRewrite(err)
@@ -405,6 +416,11 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 		p, err := key.Open(v.Location(s), v.Text)
 		if err != nil {
 			return nil, nil, explainScope(key, s, &manifest.Error{Value: v, Err: err})
+		}
+		// Whoever holds a public key can seal anything: accept only what
+		// ksec's writer seals for one value at this place.
+		if err := st.CheckPayload(v, p); err != nil {
+			return nil, nil, &manifest.Error{Value: v, Err: err}
 		}
 		opened[v] = p
 	}

@@ -157,8 +157,7 @@ func TestEncryptKeepsEveryOtherLine(t *testing.T) {
 func TestAddingAValueToAnEncryptedSecretKeepsOtherTokens(t *testing.T) {
 	src := []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: one\n  b: two\n")
 	enc := encrypt(t, src, "alice")
-	edited := bytes.Replace(enc, []byte("ksec:"), []byte(""), 0)
-	edited = bytes.Replace(edited, []byte("\nksec:"), []byte("\n  c: three\nksec:"), 1)
+	edited := bytes.Replace(enc, []byte("\nksec:"), []byte("\n  c: three\nksec:"), 1)
 	again := encrypt(t, edited, "alice")
 	el, al := strings.Split(string(enc), "\n"), strings.Split(string(again), "\n")
 	require.Equal(t, el[5], al[5], "token of a unchanged")

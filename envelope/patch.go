@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -48,10 +49,17 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 		}
 		return s.Values[i]
 	}
+	// want is what the Secret must hold afterwards, checked on the result.
+	want := map[valueKey]crypto.Payload{}
+	for _, v := range s.Values {
+		want[valueKey{v.Field, v.Key}] = opened[v]
+	}
 	removed := map[*manifest.Value]bool{}
 	added := map[string]bool{} // fields that get a new key
 	remove := func(v *manifest.Value) { removed[v] = true }
 	for _, c := range changes {
+		delete(want, valueKey{"data", c.Key})
+		delete(want, valueKey{"stringData", c.Key})
 		if c.Unset {
 			found := false
 			for _, v := range s.Values {
@@ -71,6 +79,7 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 				c.Field = "stringData"
 			}
 		}
+		want[valueKey{c.Field, c.Key}] = st.NewPayload(s, c.Field, c.Value)
 		if other := find(otherField(c.Field), c.Key); other != nil {
 			remove(other) // the key moves to the other field
 		}
@@ -124,7 +133,59 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 	}
 	ns := next.Secrets[index]
 	next.SetMetadata(ns, manifest.Metadata{Version: crypto.Version, Recipients: s.Meta.Recipients, MAC: key.MAC(macInput(ns, s.Meta.Recipients))})
-	return next.Bytes(), nil
+	out := next.Bytes()
+	if err := verifyPatched(st, index, out, key, want); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// verifyPatched reads the patched file back as decrypt will and checks it
+// independently of how it was written: the MAC verifies, every token opens
+// to a payload ksec writes at its place, the Secret holds exactly the
+// expected values at exactly their keys, decrypting it gives those values,
+// and nothing else in the file changed.
+func verifyPatched(st *manifest.Stream, index int, out []byte, key *crypto.Key, want map[valueKey]crypto.Payload) error {
+	fail := func(err error) error {
+		return fmt.Errorf("%w: the patched file does not read back as intended (a ksec bug; nothing was written): %v", crypto.ErrIntegrity, err)
+	}
+	back, err := manifest.Parse(out)
+	if err != nil {
+		return fail(err)
+	}
+	if err := st.VerifyPatched(out, index); err != nil {
+		return fail(err)
+	}
+	s := back.Secrets[index]
+	if s.Meta == nil {
+		return fail(errors.New("the ksec block is gone"))
+	}
+	if err := key.VerifyMAC(macInput(s, s.Meta.Recipients), s.Meta.MAC); err != nil {
+		return fail(err)
+	}
+	sealed := map[*manifest.Value]crypto.Payload{}
+	for _, v := range s.Values {
+		p, err := key.Open(v.Location(s), v.Text)
+		if err == nil {
+			err = back.CheckPayload(v, p)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		w, ok := want[valueKey{v.Field, v.Key}]
+		if !ok || !sameValue(v.Field, w, p) {
+			return fail(fmt.Errorf("%s holds another value than intended", v))
+		}
+		sealed[v] = p
+		if err := back.SetPlain(v, p); err != nil {
+			return fail(err)
+		}
+	}
+	if len(sealed) != len(want) {
+		return fail(errors.New("a value is missing"))
+	}
+	back.RemoveMetadata(s)
+	return back.VerifyDecrypted(back.Bytes(), []*manifest.Secret{s}, sealed)
 }
 
 // RotateSecret gives the encrypted Secret number index of st a new data

@@ -42,6 +42,8 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 		return nil, err
 	}
 	sess := &Session{total: len(st.Secrets), plain: map[keyring.Scope]bool{}}
+	sealed := map[*manifest.Value]crypto.Payload{}
+	var decrypted []*manifest.Secret
 	for i, s := range st.Secrets {
 		if s.Meta == nil {
 			sess.plain[s.Scope()] = true
@@ -68,6 +70,16 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 		}
 		st.RemoveMetadata(s)
 		sess.secrets = append(sess.secrets, o)
+		for v, p := range opened {
+			sealed[v] = p
+		}
+		decrypted = append(decrypted, s)
+	}
+	// Independent of how the values were spliced in: the output, parsed
+	// again, must hold exactly the sealed values and nothing more.
+	if err := st.VerifyDecrypted(st.Bytes(), decrypted, sealed); err != nil {
+		sess.wipe()
+		return nil, err
 	}
 	return sess, nil
 }

@@ -3,6 +3,7 @@ package manifest
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,6 +33,9 @@ func parseMetadata(n *yaml.Node) (*Metadata, error) {
 	if vn == nil || vn.Kind != yaml.ScalarNode {
 		return nil, badInput("the %s block has no version", MetadataKey)
 	}
+	if vn.Tag != "!!int" {
+		return nil, badInput("line %d: the %s block's version must be an integer, not %q", vn.Line, MetadataKey, vn.Value)
+	}
 	if vn.Value != strconv.Itoa(crypto.Version) {
 		return nil, &crypto.UnsupportedVersionError{Version: vn.Value}
 	}
@@ -52,19 +56,31 @@ func parseMetadata(n *yaml.Node) (*Metadata, error) {
 			return nil, err
 		}
 		st := keyring.Stanza{Type: scalarField(r, "type"), ID: scalarField(r, "id")}
-		wrapped, err := base64.StdEncoding.DecodeString(scalarField(r, "wrapped"))
+		wrapped, err := strictBase64(scalarField(r, "wrapped"))
 		if st.Type == "" || st.ID == "" || err != nil || len(wrapped) == 0 {
 			return nil, badInput("line %d: %s needs type, id and base64 wrapped key", r.Line, where)
 		}
 		st.Wrapped = wrapped
 		m.Recipients = append(m.Recipients, st)
 	}
-	mac, err := base64.StdEncoding.DecodeString(scalarField(n, "mac"))
-	if err != nil || len(mac) == 0 {
+	mac, err := strictBase64(scalarField(n, "mac"))
+	if err != nil || len(mac) != crypto.MACSize {
 		return nil, badInput("line %d: the %s block has no valid mac", n.Line, MetadataKey)
 	}
 	m.MAC = mac
 	return m, nil
+}
+
+// strictBase64 decodes the one standard, padded base64 text of some bytes:
+// only the alphabet and "=" (no line breaks or spaces, which the decoder
+// would skip) and no stray bits in the last character.
+func strictBase64(s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return nil, errors.New("not standard base64")
+		}
+	}
+	return base64.StdEncoding.Strict().DecodeString(s)
 }
 
 func knownFields(n *yaml.Node, known map[string]bool, where string) error {

@@ -18,8 +18,8 @@ func (st *Stream) NewPayload(s *Secret, field string, value []byte) crypto.Paylo
 	flow := s.mapping.Style&yaml.FlowStyle != 0
 	if field == "data" {
 		style := crypto.StylePlain
-		if flow {
-			style = crypto.StyleDoubleQuoted // JSON needs quotes
+		if flow || len(value) == 0 {
+			style = crypto.StyleDoubleQuoted // JSON needs quotes; an empty plain value would read as null
 		}
 		return crypto.Payload{Style: style, Form: crypto.FormBase64, Value: value}
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/internal/hint"
 )
 
 // Payload returns what to seal for a plaintext value: its content and how
@@ -65,35 +67,183 @@ func (st *Stream) SetToken(v *Value, token string) {
 
 // SetPlain writes the decrypted payload back in place of the value's token.
 func (st *Stream) SetPlain(v *Value, p crypto.Payload) error {
-	start := v.start
-	var text string
-	switch p.Form {
-	case crypto.FormVerbatim:
-		if len(p.Value) == 0 {
-			return badInput("empty verbatim payload")
-		}
-		text = reindent(string(p.Value[1:]), int(p.Value[0]), v.keyIndent, st.newline)
-	case crypto.FormNull:
-		text = string(p.Value)
-	case crypto.FormBase64:
-		if v.Field != "data" {
-			return badInput("a data value's token was found under %s", v.Field)
-		}
-		var ok bool
-		if text, ok = renderScalar(p.Style, base64.StdEncoding.EncodeToString(p.Value), v.keyIndent, v.flow); !ok {
-			return badInput("cannot write the value back in its style")
-		}
-	default:
-		var ok bool
-		if text, ok = renderScalar(p.Style, string(p.Value), v.keyIndent, v.flow); !ok {
-			return badInput("cannot write the value back in its style")
-		}
+	text, err := st.render(v, p)
+	if err != nil {
+		return err
 	}
+	start := v.start
 	if text == "" && start > 0 && st.src[start-1] == ' ' && !v.flow {
 		start-- // undo the space SetToken put after "key:"
 	}
 	st.replace(start, v.end, text)
 	return nil
+}
+
+// errForeignPayload says a payload authenticated but is not what ksec's
+// writer seals for one value at that place. Anyone holding a recipient's
+// public key can seal any bytes, so this is refused like tampering.
+func errForeignPayload(why string) error {
+	return hint.Wrap(fmt.Errorf("%w: the sealed value is not one ksec writes for a single value here (%s); "+
+		"the file was forged or the layout around the token was changed", crypto.ErrIntegrity, why), trustHint)
+}
+
+// trustHint follows every refusal of a payload or of decrypt's read-back.
+const trustHint = "ksec never writes such a file: compare it with its last good version (git log -p FILE); " +
+	"restore the layout around the value's token, and if the value itself was replaced, ask who wrote it " +
+	"(anyone with a recipient's public key can)"
+
+// render returns the text that replaces v's token for payload p.
+func (st *Stream) render(v *Value, p crypto.Payload) (string, error) {
+	switch p.Form {
+	case crypto.FormVerbatim:
+		if len(p.Value) < 2 {
+			return "", errForeignPayload("an empty verbatim source")
+		}
+		return reindent(string(p.Value[1:]), int(p.Value[0]), v.keyIndent, st.newline), nil
+	case crypto.FormNull:
+		return string(p.Value), nil
+	case crypto.FormBase64:
+		if v.Field != "data" {
+			return "", errForeignPayload("base64 form under " + v.Field)
+		}
+		text, ok := renderScalar(p.Style, base64.StdEncoding.EncodeToString(p.Value), v.keyIndent, v.flow)
+		if !ok {
+			return "", errForeignPayload("its style cannot be written here")
+		}
+		return text, nil
+	case crypto.FormText:
+		text, ok := renderScalar(p.Style, string(p.Value), v.keyIndent, v.flow)
+		if !ok {
+			return "", errForeignPayload("its style cannot be written here")
+		}
+		return text, nil
+	}
+	return "", errForeignPayload("unknown form")
+}
+
+// CheckPayload refuses a payload that is not exactly what ksec's writer
+// seals for one scalar at v's place (its field, its key's column, block or
+// flow context). The payload is written out as decryption would, put into
+// a one-value Secret of the same shape, parsed again, and the writer's own
+// Payload of the result must be the sealed payload: the same style, form
+// and value (for the verbatim form, the same source). So a verbatim source
+// must be exactly one scalar with nothing after it (no further line, key,
+// comment or document), a null must be a null literal, text and base64
+// values must be written in a style that reads back as themselves, and a
+// payload ksec would have sealed in another form is refused.
+func (st *Stream) CheckPayload(v *Value, p crypto.Payload) error {
+	text, err := st.render(v, p)
+	if err != nil {
+		return err
+	}
+	if obviouslyOne(v, p) {
+		return nil
+	}
+	return st.checkParsed(v, p, text)
+}
+
+// checkParsed is CheckPayload's parsing check of text, p written back at v.
+func (st *Stream) checkParsed(v *Value, p crypto.Payload, text string) error {
+	nl := st.newline
+	var doc string
+	if v.flow {
+		doc = `{"kind": "Secret", "` + v.Field + `": {"k": ` + text + "}}" + nl
+	} else {
+		if v.keyIndent < 1 {
+			return errForeignPayload("a key at column 0")
+		}
+		sep := " "
+		if text == "" {
+			sep = ""
+		}
+		doc = "kind: Secret" + nl + v.Field + ":" + nl + strings.Repeat(" ", v.keyIndent) + "k:" + sep + text + nl
+	}
+	syn, err := Parse([]byte(doc))
+	if err != nil || len(syn.docs) != 1 || len(syn.Secrets) != 1 || len(syn.Strays) != 0 {
+		return errForeignPayload("it is not one YAML scalar")
+	}
+	s := syn.Secrets[0]
+	if len(s.Values) != 1 || len(s.mapping.Content) != 4 || s.Values[0].Key != "k" {
+		return errForeignPayload("it adds entries")
+	}
+	sv := s.Values[0]
+	got, err := syn.Payload(sv)
+	if err != nil {
+		return errForeignPayload("it is not a valid " + v.Field + " value")
+	}
+	var same bool
+	if p.Form == crypto.FormVerbatim {
+		// The scalar must span exactly the source. The writer may have
+		// chosen this form only because the value ended the file without
+		// a final line break, so the form itself is not compared.
+		same = got.Style == p.Style && string(syn.src[sv.start:sv.end]) == text
+	} else {
+		same = got.Form == p.Form && got.Style == p.Style && bytes.Equal(got.Value, p.Value)
+	}
+	if !same {
+		return errForeignPayload("its text, style or form does not match what it reads as")
+	}
+	return nil
+}
+
+// obviouslyOne reports, without parsing, the common payloads that written
+// back are plainly one scalar reading as the sealed value in any context
+// (CheckPayload parses the rest): base64 in a one-line style, a null
+// literal, text that double quotes can hold, and simple plain words.
+func obviouslyOne(v *Value, p crypto.Payload) bool {
+	switch p.Form {
+	case crypto.FormBase64:
+		return v.Field == "data" && (len(p.Value) > 0 || p.Style != crypto.StylePlain) &&
+			(p.Style == crypto.StylePlain || p.Style == crypto.StyleSingleQuoted || p.Style == crypto.StyleDoubleQuoted)
+	case crypto.FormNull:
+		return p.Style == crypto.StylePlain && isNullWord(string(p.Value))
+	case crypto.FormText:
+		if v.Field != "stringData" {
+			return false
+		}
+		switch p.Style {
+		case crypto.StyleDoubleQuoted:
+			return doubleQuotable(p.Value)
+		case crypto.StylePlain:
+			return plainWord(p.Value)
+		}
+	}
+	return false
+}
+
+func isNullWord(s string) bool { return s == "~" || s == "null" || s == "Null" || s == "NULL" }
+
+// doubleQuotable reports whether doubleQuote writes b so that it reads
+// back the same: valid UTF-8 whose characters are printable in YAML or
+// escaped.
+func doubleQuotable(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		switch {
+		case r < 0xa0, r == 0x2028, r == 0x2029, r == 0xfeff: // printable ASCII or escaped
+		case r <= 0xd7ff, 0xe000 <= r && r <= 0xfffd, r >= 0x10000:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// plainWord reports whether b is a word that reads back as itself as a
+// plain scalar anywhere: letters, digits and _ . - /, not starting with
+// - . or /, and not a null.
+func plainWord(b []byte) bool {
+	if len(b) == 0 || b[0] == '-' || b[0] == '.' || b[0] == '/' || isNullWord(string(b)) {
+		return false
+	}
+	for _, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // reindent moves the continuation lines of a verbatim scalar from the key
@@ -151,9 +301,14 @@ func doubleQuote(s string) string {
 		case 0:
 			b.WriteString(`\0`)
 		default:
-			if r < 0x20 || r == 0x7f {
+			switch {
+			case r < 0x20 || 0x7f <= r && r <= 0x9f:
 				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
+			case r == 0x2028 || r == 0x2029 || r == 0xfeff:
+				// line and paragraph separators read as line breaks, and
+				// a byte order mark is dropped, unless escaped
+				fmt.Fprintf(&b, `\u%04x`, r)
+			default:
 				b.WriteRune(r)
 			}
 		}
