@@ -157,10 +157,15 @@ func TestEncryptKeepsEveryOtherLine(t *testing.T) {
 func TestAddingAValueToAnEncryptedSecretKeepsOtherTokens(t *testing.T) {
 	src := []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: one\n  b: two\n")
 	enc := encrypt(t, src, "alice")
-	edited := bytes.Replace(enc, []byte("ksec:"), []byte(""), 0)
-	edited = bytes.Replace(edited, []byte("\nksec:"), []byte("\n  c: three\nksec:"), 1)
+	el := strings.Split(string(enc), "\n")
+	require.Regexp(t, `^  a: ENC\[`, el[5])
+	require.Regexp(t, `^  b: ENC\[`, el[6])
+	require.Equal(t, "ksec:", el[7])
+	// A plaintext value typed in by hand at the end of stringData.
+	edited := bytes.Replace(enc, []byte("\nksec:"), []byte("\n  c: three\nksec:"), 1)
+	require.Equal(t, len(enc)+len("\n  c: three"), len(edited))
 	again := encrypt(t, edited, "alice")
-	el, al := strings.Split(string(enc), "\n"), strings.Split(string(again), "\n")
+	al := strings.Split(string(again), "\n")
 	require.Equal(t, el[5], al[5], "token of a unchanged")
 	require.Equal(t, el[6], al[6], "token of b unchanged")
 	require.Regexp(t, `^  c: ENC\[`, al[7])
