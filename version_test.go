@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ksec-dev/ksec/internal/race"
 )
 
 // TestVersionOfAGoBuild builds ksec as go build and go install do (no
@@ -17,6 +19,9 @@ import (
 // git; then "dev" is right. The mapping of every kind of build information
 // to a version is tested in cmd (TestVersionOf).
 func TestVersionOfAGoBuild(t *testing.T) {
+	if race.Enabled {
+		t.Skip("race detector: nothing concurrent; the ordinary go test builds and checks it")
+	}
 	bin := filepath.Join(t.TempDir(), "ksec")
 	// -buildvcs=true: a GOFLAGS=-buildvcs=false in the environment must not
 	// change what this test checks.
