@@ -9,7 +9,7 @@ import (
 )
 
 // version is set at release time with -ldflags "-X main.version=…". Left
-// empty, ksec reports what Go recorded at build time (see cmd.Version).
+// empty, ksec reports what Go recorded at build time (see cmd.Main).
 var version string
 
 func main() {

@@ -30,7 +30,7 @@ type System struct {
 
 // Main runs ksec with the process's arguments and returns the exit code.
 // version is the release version stamped in at build time, or "" (see
-// Version).
+// resolveVersion).
 func Main(version string) int {
 	preventCoreDumps()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,7 +54,7 @@ func Main(version string) int {
 		StdinIsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
 		ShieldInterrupt: shield.Store,
 	}
-	return Run(ctx, sys, Version(version), os.Args[1:])
+	return Run(ctx, sys, resolveVersion(version), os.Args[1:])
 }
 
 // Run executes one ksec command line and returns the exit code.

@@ -2,14 +2,14 @@ package cmd
 
 import "runtime/debug"
 
-// Version returns what ksec --version prints. A release stamps its version
-// in with -ldflags; a binary from go install or go build has none, so the
-// build information the Go toolchain records is used instead: the module
-// version (v1.2.3 from go install …@v1.2.3, or a pseudo-version with
-// "+dirty" that go build derives from the git checkout), else the commit it
-// was built from. "dev" only when Go recorded neither (-buildvcs=false, or
-// no git checkout).
-func Version(stamped string) string {
+// resolveVersion returns what ksec --version prints. A release stamps its
+// version in with -ldflags; a binary from go install or go build has none,
+// so the build information the Go toolchain records is used instead: the
+// module version (v1.2.3 from go install …@v1.2.3, or a pseudo-version with
+// "+dirty" that go build derives from a git clone), else the commit it was
+// built from. "dev" only when Go recorded neither (-buildvcs=false, a git
+// worktree, no git).
+func resolveVersion(stamped string) string {
 	info, ok := debug.ReadBuildInfo()
 	return versionOf(stamped, info, ok)
 }
