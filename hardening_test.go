@@ -26,6 +26,7 @@ import (
 
 	"github.com/ksec-dev/ksec/cmd"
 	"github.com/ksec-dev/ksec/internal/gpgtest"
+	"github.com/ksec-dev/ksec/internal/race"
 	"github.com/ksec-dev/ksec/manifest"
 )
 
@@ -628,7 +629,11 @@ func tamperMatrix(t *testing.T, commands func(identity, newRecipient, target str
 		tm.rollbackCases(t, p, alice)
 
 		target := filepath.Join(p.dir, "case-"+name)
-		for _, c := range tm.cases {
+		sample := raceSample{}
+		for ci, c := range tm.cases {
+			if !sample.keep(ci, c.class) {
+				continue
+			}
 			if bytes.Equal(c.data, []byte(enc)) {
 				t.Fatalf("%s: %s %s: the change changed nothing", name, c.class, c.name)
 			}
@@ -665,6 +670,9 @@ func tamperMatrix(t *testing.T, commands func(identity, newRecipient, target str
 		t.Logf("%-38s %4d cases: exit 5 ×%d, exit 4 ×%d, exit 3 ×%d", c, counts[c][5]+counts[c][4]+counts[c][3], counts[c][5], counts[c][4], counts[c][3])
 	}
 	t.Logf("%d tampered files (exit codes counted for the first command of each case)", total)
+	if race.Enabled {
+		t.Logf("race detector: a sample (the first case of each class per file, and every %dth)", raceEvery)
+	}
 }
 
 // checkRefused requires a refusal with a clean error and no secret.
@@ -735,6 +743,7 @@ func newBinary(t *testing.T) *binary {
 		"XDG_RUNTIME_DIR=" + filepath.Join(dir, "runtime"),
 		"TMPDIR=" + filepath.Join(dir, "tmp"),
 		"AWS_EC2_METADATA_DISABLED=true",
+		"GORACE=" + os.Getenv("GORACE"), // see raceQuickExit
 	}, gpgtest.Env(home)...)
 	return &binary{t: t, dir: dir, env: env}
 }
@@ -752,7 +761,7 @@ const hangGuard = 60 * time.Second
 
 func (b *binary) run(stdin io.Reader, extraEnv []string, args ...string) result {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	ctx, cancel := context.WithTimeout(context.Background(), raceStretch(hangGuard))
 	defer cancel()
 	c := exec.CommandContext(ctx, "ksec", args...)
 	c.Dir = b.dir
@@ -762,7 +771,7 @@ func (b *binary) run(stdin io.Reader, extraEnv []string, args ...string) result 
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()
 	if ctx.Err() != nil {
-		b.t.Fatalf("ksec %s: still running after %v", strings.Join(args, " "), hangGuard)
+		b.t.Fatalf("ksec %s: still running after %v", strings.Join(args, " "), raceStretch(hangGuard))
 	}
 	r := result{stdout: out.String(), stderr: errb.String()}
 	var exit *exec.ExitError
@@ -892,7 +901,7 @@ func TestHostileInput(t *testing.T) {
 			if !strings.Contains(r.stderr, "ksec: hint: ") {
 				t.Fatalf("no hint: %s", r.stderr)
 			}
-			if r.maxRSS > 256<<20 {
+			if !race.Enabled && r.maxRSS > 256<<20 {
 				t.Fatalf("ksec used %d MiB of memory to refuse it", r.maxRSS>>20)
 			}
 			t.Logf("refused after reading its limit; peak memory %d MiB", r.maxRSS>>20)
@@ -913,7 +922,7 @@ func TestHostileInput(t *testing.T) {
 				} else {
 					checkCleanError(t, r, 3, `.*huge\.yaml is larger than 16 MiB`)
 				}
-				if r.maxRSS > 128<<20 {
+				if !race.Enabled && r.maxRSS > 128<<20 {
 					t.Fatalf("ksec %s used %d MiB of memory to refuse it", args[0], r.maxRSS>>20)
 				}
 			}
@@ -1090,8 +1099,20 @@ func TestHostileInput(t *testing.T) {
 			}
 		}},
 	}
+	names := map[string]bool{}
+	for _, c := range cases {
+		names[c.name] = true
+	}
+	for name := range bigUnderRace {
+		if !names[name] {
+			t.Fatalf("bigUnderRace names %q, which is no case", name)
+		}
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if race.Enabled && bigUnderRace[c.name] {
+				t.Skip("race detector: a size case, run by the ordinary go test")
+			}
 			b := &binary{t: t, dir: t.TempDir(), env: b.env}
 			c.run(t, b)
 		})
@@ -1109,9 +1130,13 @@ func TestKillDuringInPlaceWrite(t *testing.T) {
 	work := filepath.Join(b.dir, "work")
 	tmp := filepath.Join(b.dir, "tmp")
 	must(t, os.Mkdir(work, 0o700))
+	keys, kills := 12000, 30
+	if race.Enabled {
+		keys, kills = 3000, 6 // fewer, shorter runs of the slower race build
+	}
 	var sb strings.Builder
 	sb.WriteString(hostileSecret + "stringData:\n")
-	for i := range 12000 {
+	for i := range keys {
 		fmt.Fprintf(&sb, "  key-%05d: value %05d pw-one-Kq81xZ padding padding\n", i, i)
 	}
 	plain := sb.String()
@@ -1136,7 +1161,7 @@ func TestKillDuringInPlaceWrite(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	outcome := map[string]int{}
 	strays := map[string]int{}
-	for i := range 30 {
+	for i := range kills {
 		old, err := os.ReadFile(target)
 		must(t, err)
 		args, op := encArgs, "encrypt"

@@ -8,8 +8,9 @@ import (
 	"github.com/ksec-dev/ksec/cmd"
 )
 
-// version is set at release time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is set at release time with -ldflags "-X main.version=…". Left
+// empty, ksec reports what Go recorded at build time (see cmd.Main).
+var version string
 
 func main() {
 	os.Exit(cmd.Main(version))

@@ -23,6 +23,7 @@ import (
 // The end-to-end tests run the real ksec binary (this test binary, re-executed
 // as "ksec") from the scripts in testdata/script, with a real gpg.
 func TestMain(m *testing.M) {
+	raceQuickExit()
 	testscript.Main(m, map[string]func(){
 		"ksec": func() { os.Exit(cmd.Main("test")) },
 	})

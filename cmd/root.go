@@ -37,6 +37,8 @@ type System struct {
 }
 
 // Main runs ksec with the process's arguments and returns the exit code.
+// version is the release version stamped in at build time, or "" (see
+// resolveVersion).
 func Main(version string) int {
 	preventCoreDumps()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,7 +77,7 @@ func Main(version string) int {
 		ShieldInterrupt: shield.Store,
 		Temps:           temps,
 	}
-	return Run(ctx, sys, version, os.Args[1:])
+	return Run(ctx, sys, resolveVersion(version), os.Args[1:])
 }
 
 // Run executes one ksec command line and returns the exit code.

@@ -62,11 +62,11 @@ func Parse(data []byte, path string) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, hint.Wrap(p.errorf(root.Line, "want a mapping with a rules: list, found %s", kindName(root)), hintFormat)
 	}
-	fields, err := p.fields(root, "the file", func(name string) error {
+	fields, err := p.fields(root, "the file", func(name string) string {
 		if name == "creation_rules" {
-			return errors.New(`ksec's rules are under rules:, not creation_rules:`)
+			return `ksec's rules are under rules:, not creation_rules:`
 		}
-		return nil
+		return ""
 	}, "rules")
 	if err != nil {
 		return nil, err
@@ -106,9 +106,9 @@ func (p *parser) yamlError(err error) error {
 }
 
 // fields checks a mapping's keys against the known ones (no unknown, none
-// twice) and returns their values. explain may give a reason for an
+// twice) and returns their values. explain may give a hint for an
 // unknown field.
-func (p *parser) fields(n *yaml.Node, where string, explain func(string) error, known ...string) (map[string]*yaml.Node, error) {
+func (p *parser) fields(n *yaml.Node, where string, explain func(string) string, known ...string) (map[string]*yaml.Node, error) {
 	out := map[string]*yaml.Node{}
 	lines := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -118,8 +118,8 @@ func (p *parser) fields(n *yaml.Node, where string, explain func(string) error, 
 		}
 		if !slices.Contains(known, k.Value) {
 			err := p.errorf(k.Line, "%s: unknown field %s (known: %s)", where, keyring.QuoteSpec(k.Value), strings.Join(known, ", "))
-			if why := explain(k.Value); why != nil {
-				return nil, hint.Wrap(err, why.Error())
+			if why := explain(k.Value); why != "" {
+				return nil, hint.Wrap(err, why)
 			}
 			return nil, hint.Wrap(err, hintFormat)
 		}
@@ -137,11 +137,11 @@ func (p *parser) rule(dir string, num int, n *yaml.Node) (*Rule, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, hint.Wrap(p.errorf(n.Line, "%s: want a mapping (path:, keys:, …), found %s", where, kindName(n)), hintFormat)
 	}
-	f, err := p.fields(n, where, func(name string) error {
+	f, err := p.fields(n, where, func(name string) string {
 		if sopsKeyFields[name] {
-			return errors.New(hintSOPSKeys)
+			return hintSOPSKeys
 		}
-		return nil
+		return ""
 	}, "path", "path_regex", "namespace", "keys")
 	if err != nil {
 		return nil, err

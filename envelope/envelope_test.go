@@ -157,9 +157,15 @@ func TestEncryptKeepsEveryOtherLine(t *testing.T) {
 func TestAddingAValueToAnEncryptedSecretKeepsOtherTokens(t *testing.T) {
 	src := []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: one\n  b: two\n")
 	enc := encrypt(t, src, "alice")
+	el := strings.Split(string(enc), "\n")
+	require.Regexp(t, `^  a: ENC\[`, el[5])
+	require.Regexp(t, `^  b: ENC\[`, el[6])
+	require.Equal(t, "ksec:", el[7])
+	// A plaintext value typed in by hand at the end of stringData.
 	edited := bytes.Replace(enc, []byte("\nksec:"), []byte("\n  c: three\nksec:"), 1)
+	require.Equal(t, len(enc)+len("\n  c: three"), len(edited))
 	again := encrypt(t, edited, "alice")
-	el, al := strings.Split(string(enc), "\n"), strings.Split(string(again), "\n")
+	al := strings.Split(string(again), "\n")
 	require.Equal(t, el[5], al[5], "token of a unchanged")
 	require.Equal(t, el[6], al[6], "token of b unchanged")
 	require.Regexp(t, `^  c: ENC\[`, al[7])
@@ -310,7 +316,7 @@ func TestEncryptErrors(t *testing.T) {
 		"nested value": {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a:\n    b: c\n", "stringData.a (line 6): bad input: value is a mapping, want a string"},
 		"list value":   {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: [1]\n", "stringData.a (line 6): bad input: value is a list"},
 		"duplicate":    {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: YQ==\n  a: Yg==\n", "document 1 (Secret s): bad input: line 7: duplicate key \"a\""},
-		"invalid yaml": {"apiVersion: v1\nkind: Secret\n---\nfoo: [\n", "document 2: bad input: invalid YAML: line 4: did not find expected node content"},
+		"invalid yaml": {"apiVersion: v1\nkind: Secret\n---\nfoo: [\n", "document 2: bad input: invalid YAML: line 5: did not find expected node content"},
 		"no secret":    {"apiVersion: v1\nkind: ConfigMap\n", "no Secret found"},
 		"sops value":   {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: ENC[AES256_GCM,data:abc,type:str]\n", "data.a (line 6): integrity check failed: the value is ENC[…] but the Secret has no ksec block"},
 	}
