@@ -396,7 +396,14 @@ func checkDuplicates(n *yaml.Node) error {
 // Bytes returns the source with every edit applied.
 func (st *Stream) Bytes() []byte {
 	edits := slices.Clone(st.edits)
-	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
+	// An insertion where a replaced span starts goes before it (decrypt -x
+	// removes data and adds to a stringData that ends right there).
+	slices.SortStableFunc(edits, func(a, b edit) int {
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		return min(a.end-a.start, 1) - min(b.end-b.start, 1)
+	})
 	var out bytes.Buffer
 	out.Grow(len(st.src))
 	pos := 0
