@@ -73,6 +73,7 @@ type Snapshot struct {
 	absent   bool
 	dev, ino uint64
 	hasID    bool
+	typ      os.FileMode // the file's type: 0 for a regular file
 	sum      [sha256.Size]byte
 }
 
@@ -81,6 +82,9 @@ func Remember(f *os.File, data []byte) *Snapshot {
 	s := &Snapshot{sum: sha256.Sum256(data)}
 	if fi, err := f.Stat(); err == nil {
 		s.dev, s.ino, s.hasID = fileID(fi)
+		// An inode number is reused at once: a FIFO made after the file
+		// was removed can have the file's number, never its type.
+		s.typ = fi.Mode().Type()
 	}
 	return s
 }

@@ -438,3 +438,41 @@ func TestSharedDirectoryForeignSymlink(t *testing.T) {
 		t.Fatal("followed")
 	}
 }
+
+// A file read and then replaced by a FIFO (no reader) or a device is a
+// change: refused with ErrChanged at once, never written through and never
+// waited on (an open of a FIFO without a reader blocks).
+func TestExpectTargetReplacedByFIFO(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "s.yaml")
+	must(t, os.WriteFile(name, []byte("v1\n"), 0o600))
+	f, err := os.Open(name)
+	must(t, err)
+	s := Remember(f, []byte("v1\n"))
+	f.Close()
+	must(t, os.Remove(name))
+	must(t, unix.Mkfifo(name, 0o600))
+	for _, tc := range []struct {
+		what   string
+		expect *Snapshot
+	}{{"read file replaced", s}, {"absent file appeared", Absent()}} {
+		done := make(chan error, 1)
+		go func() { done <- Write(ctx, name, []byte("v2\n"), Options{Expect: tc.expect}) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrChanged) {
+				t.Fatalf("%s: got %v, want ErrChanged", tc.what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Write blocked on the FIFO instead of refusing it", tc.what)
+		}
+		if mode(t, name)&os.ModeNamedPipe == 0 {
+			t.Fatalf("%s: the FIFO was replaced", tc.what)
+		}
+	}
+	onlyEntries(t, dir, "s.yaml")
+	// The check itself never blocks on a FIFO that took the file's place.
+	if err := s.check(name); !errors.Is(err, ErrChanged) {
+		t.Fatalf("check: got %v", err)
+	}
+}

@@ -187,6 +187,12 @@ func write(ctx context.Context, name string, data []byte, opts *Options) error {
 	case t.fd >= 0:
 		return writeFD(t.fd, name, data)
 	case t.info != nil && t.mode != 0:
+		// A FIFO or a device put where the file read was (or where
+		// nothing was) is a change like any other: refused, not written
+		// through, and never waited on.
+		if err := opts.Expect.checkStat(t.info); err != nil {
+			return err
+		}
 		return writeThrough(t.path, data)
 	}
 	return replace(ctx, t, data, opts)
@@ -449,17 +455,26 @@ func (s *Snapshot) check(path string) error {
 		}
 		return nil
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	// Not blocking and not following a link: a FIFO or a link put there
+	// since is a change, not something to wait on or read through.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("%w: the file was removed after ksec read it; nothing was written", ErrChanged)
 	}
-	if err != nil {
-		return err
+	if errors.Is(err, unix.ELOOP) {
+		return errChangedContent
 	}
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return err
+	}
+	if !fi.Mode().IsRegular() || s.hasID && s.typ != 0 {
+		return errChangedContent
 	}
 	if dev, ino, ok := fileID(fi); ok && s.hasID && (dev != s.dev || ino != s.ino) {
 		return errChangedContent
@@ -469,6 +484,23 @@ func (s *Snapshot) check(path string) error {
 		return err
 	}
 	if [sha256.Size]byte(h.Sum(nil)) != s.sum {
+		return errChangedContent
+	}
+	return nil
+}
+
+// checkStat compares a target that is not a regular file (a FIFO, a
+// device), as plan found it, with what was read. A nil Snapshot expects
+// nothing.
+func (s *Snapshot) checkStat(st *unix.Stat_t) error {
+	switch {
+	case s == nil:
+		return nil
+	case s.absent:
+		return errAppeared
+	case s.hasID && typeOf(uint32(st.Mode)) != s.typ:
+		return errChangedContent
+	case s.hasID && (uint64(st.Dev) != s.dev || uint64(st.Ino) != s.ino):
 		return errChangedContent
 	}
 	return nil
