@@ -354,33 +354,78 @@ func joinStreams(results []batchResult) []byte {
 // writeInPlace writes every changed file back, with the worker pool: each
 // write is an fsync'ed atomic rename, which is slow one after another.
 // like gives the output's kind (plaintext or not) and --force.
+// Every write that fails is reported: the first (in the files' order) is
+// returned, the others are printed, so no file left unwritten goes unnamed.
 func (b *batchOptions) writeInPlace(sys *System, results []batchResult, like ioOptions) error {
-	var mu sync.Mutex
-	var first error
-	next := make(chan batchResult)
+	errs := make([]error, len(results))
+	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(b.jobs(), len(results)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range next {
+			for i := range next {
+				r := results[i]
 				io := ioOptions{Input: r.file, InPlace: true, Force: like.Force, plaintext: like.plaintext, snap: r.snap}
-				if err := io.write(sys, r.out, false); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
+				errs[i] = io.write(sys, r.out, false)
 			}
 		}()
 	}
-	for _, r := range results {
+	writes := 0
+	for i, r := range results {
 		if r.err == nil && r.changed {
-			next <- r
+			writes++
+			next <- i
 		}
 	}
 	close(next)
 	wg.Wait()
+	return firstWriteError(sys, errs, writes)
+}
+
+// firstWriteError prints every failed write but the first, and returns the
+// first, saying how many of the writes failed when more than one did.
+func firstWriteError(sys *System, errs []error, writes int) error {
+	var first error
+	failed := 0
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		if first == nil {
+			first = err
+			continue
+		}
+		reportError(sys.Err, err)
+	}
+	if failed > 1 {
+		return hint.Wrap(first, fmt.Sprintf("%d of %d files could not be written (each is named above); the others were written", failed, writes))
+	}
 	return first
+}
+
+// oncePerFile drops a file named again under another name (a.yaml
+// ./a.yaml, a symbolic link to it) from a run that writes files in place:
+// worked on twice, the second write would find the first one's result and
+// fail as if another program had changed the file. Hard links are
+// different names, kept (--force writes each).
+func oncePerFile(sys *System, files []string) []string {
+	seen := map[string]string{}
+	out := files[:0:0]
+	for _, f := range files {
+		key := f
+		if real, err := filepath.EvalSymlinks(f); err == nil {
+			if abs, err := filepath.Abs(real); err == nil {
+				key = abs
+			}
+		}
+		if first, ok := seen[key]; ok {
+			fmt.Fprintf(sys.Err, "ksec: warning: %s is the same file as %s: it is worked on once\n", f, first)
+			continue
+		}
+		seen[key] = f
+		out = append(out, f)
+	}
+	return out
 }
