@@ -476,3 +476,43 @@ func TestExpectTargetReplacedByFIFO(t *testing.T) {
 		t.Fatalf("check: got %v", err)
 	}
 }
+
+// Writers that read the same file race to write it back: exactly one
+// wins, every other is refused with ErrChanged. Without the lock around
+// the check and the rename, two could both pass the check and one's
+// change was lost with exit 0 (ksec patch -i racing ksec patch -i lost an
+// update about one run in eight).
+func TestConcurrentWritersOneWins(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "s.yaml")
+	for round := range 60 {
+		must(t, os.WriteFile(name, []byte("v1\n"), 0o600))
+		f, err := os.Open(name)
+		must(t, err)
+		s := Remember(f, []byte("v1\n"))
+		f.Close()
+		const writers = 4
+		errs := make(chan error, writers)
+		start := make(chan struct{})
+		for w := range writers {
+			go func() {
+				<-start
+				errs <- Write(ctx, name, []byte("writer "+strconv.Itoa(w)+"\n"), Options{Expect: s})
+			}()
+		}
+		close(start)
+		won := 0
+		for range writers {
+			switch err := <-errs; {
+			case err == nil:
+				won++
+			case !errors.Is(err, ErrChanged):
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d writers succeeded, want exactly 1 (an update was lost)", round, won)
+		}
+	}
+	onlyEntries(t, dir, "s.yaml")
+}

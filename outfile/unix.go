@@ -296,8 +296,15 @@ func replace(ctx context.Context, t target, data []byte, opts *Options) (err err
 		return err
 	}
 	if opts.Expect != nil {
-		if err := opts.Expect.check(t.path); err != nil {
+		// The check and the rename happen under ksec's lock on the file
+		// read, so two ksec writes of one file are one after the other:
+		// the second sees the first's result and refuses.
+		locked, err := opts.Expect.lockAndCheck(t.path)
+		if err != nil {
 			return err
+		}
+		if locked != nil {
+			defer locked.Close()
 		}
 	}
 	if opts.CreateOnly || opts.Expect != nil && opts.Expect.absent {
@@ -447,46 +454,95 @@ func removeLeftover(path string, opts *Options) {
 	}
 }
 
+// lockWait is how long a write waits for another ksec's lock on the file.
+const lockWait = 30 * time.Second
+
 // check compares the file at path with what was read.
 func (s *Snapshot) check(path string) error {
+	f, err := s.lockAndCheck(path)
+	if f != nil {
+		f.Close()
+	}
+	return err
+}
+
+// lockAndCheck takes ksec's write lock on the file at path (an exclusive
+// flock, which every ksec write of that file takes before its check) and
+// compares the file with what was read. The caller renames over it while
+// holding the lock, then closes the file returned (nil when the file was
+// expected absent).
+func (s *Snapshot) lockAndCheck(path string) (*os.File, error) {
 	if s.absent {
 		if _, err := os.Lstat(path); err == nil {
-			return errAppeared
+			return nil, errAppeared
 		}
-		return nil
+		return nil, nil
 	}
 	// Not blocking and not following a link: a FIFO or a link put there
 	// since is a change, not something to wait on or read through.
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("%w: the file was removed after ksec read it; nothing was written", ErrChanged)
+		return nil, fmt.Errorf("%w: the file was removed after ksec read it; nothing was written", ErrChanged)
 	}
 	if errors.Is(err, unix.ELOOP) {
-		return errChangedContent
+		return nil, errChangedContent
 	}
 	if err != nil {
-		return &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !fi.Mode().IsRegular() || s.hasID && s.typ != 0 {
-		return errChangedContent
+		return nil, errChangedContent
+	}
+	if err := lockFile(fd, path); err != nil {
+		return nil, err
+	}
+	// Another ksec may have replaced the file while this one waited.
+	if !sameFile(path, fd) {
+		return nil, errChangedContent
 	}
 	if dev, ino, ok := fileID(fi); ok && s.hasID && (dev != s.dev || ino != s.ino) {
-		return errChangedContent
+		return nil, errChangedContent
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return err
+		return nil, err
 	}
 	if [sha256.Size]byte(h.Sum(nil)) != s.sum {
-		return errChangedContent
+		return nil, errChangedContent
 	}
-	return nil
+	ok = true
+	return f, nil
+}
+
+// lockFile takes an exclusive flock on fd, waiting up to lockWait: another
+// ksec holds it only for its check and rename. Where flock is not
+// supported the write goes on without it.
+func lockFile(fd int, path string) error {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil, lockUnsupported(err):
+			return nil
+		case !errors.Is(err, unix.EWOULDBLOCK):
+			return &fs.PathError{Op: "lock", Path: path, Err: err}
+		case time.Now().After(deadline):
+			return hint.Wrap(fmt.Errorf("another program has held a lock on %s for %v; nothing was written", path, lockWait),
+				"a ksec writing the file holds it for milliseconds: look for a program that keeps the file locked (lsof, fuser), then run the command again")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // checkStat compares a target that is not a regular file (a FIFO, a
