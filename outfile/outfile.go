@@ -95,8 +95,38 @@ func Absent() *Snapshot { return &Snapshot{absent: true} }
 
 // Temps is the set of temporary files being written right now.
 type Temps struct {
-	mu    sync.Mutex
-	files map[string]bool
+	mu     sync.Mutex
+	files  map[string]bool
+	closed bool // RemoveAll ran: the process is ending
+}
+
+// errEnding refuses a temporary file once RemoveAll ran.
+var errEnding = errors.New("interrupted: ksec is ending")
+
+// create runs mk, which creates a temporary file and returns its name,
+// with the set locked, and adds the file: a signal handler's RemoveAll
+// waits for a file being created, so none is created and left behind
+// between its creation and its registration, or after RemoveAll (other
+// writers go on while the handler ends the process).
+func (t *Temps) create(mk func() (string, error)) error {
+	if t == nil {
+		_, err := mk()
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errEnding
+	}
+	name, err := mk()
+	if err != nil {
+		return err
+	}
+	if t.files == nil {
+		t.files = map[string]bool{}
+	}
+	t.files[name] = true
+	return nil
 }
 
 func (t *Temps) add(name string) {
@@ -120,14 +150,16 @@ func (t *Temps) remove(name string) {
 	delete(t.files, name)
 }
 
-// RemoveAll deletes every temporary file still being written; a signal
-// handler calls it before the process ends.
+// RemoveAll deletes every temporary file still being written, and makes
+// every later write fail; a signal handler calls it before the process
+// ends.
 func (t *Temps) RemoveAll() {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.closed = true
 	for name := range t.files {
 		os.Remove(name)
 		delete(t.files, name)

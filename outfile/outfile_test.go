@@ -516,3 +516,51 @@ func TestConcurrentWritersOneWins(t *testing.T) {
 	}
 	onlyEntries(t, dir, "s.yaml")
 }
+
+// A signal handler's RemoveAll, while several writers run (a batch writes
+// with a pool), leaves no temporary file: none is created after it, and
+// none between its creation and its registration. Each write either
+// happened or left its target as it was.
+func TestTempsRemoveAllDuringWrites(t *testing.T) {
+	for round := range 20 {
+		dir := t.TempDir()
+		temps := &Temps{}
+		const writers = 8
+		errs := make(chan error, writers)
+		for w := range writers {
+			name := filepath.Join(dir, "s"+strconv.Itoa(w)+".yaml")
+			must(t, os.WriteFile(name, []byte("old\n"), 0o600))
+			go func() {
+				var err error
+				for range 20 {
+					if err = Write(ctx, name, []byte("new\n"), Options{Temps: temps}); err != nil {
+						break
+					}
+				}
+				errs <- err
+			}()
+		}
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		temps.RemoveAll()
+		for range writers {
+			<-errs
+		}
+		entries, err := os.ReadDir(dir)
+		must(t, err)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".ksec-tmp-") {
+				t.Fatalf("round %d: %s left behind", round, e.Name())
+			}
+			if got := readFile(t, filepath.Join(dir, e.Name())); got != "old\n" && got != "new\n" {
+				t.Fatalf("round %d: %s holds %q", round, e.Name(), got)
+			}
+		}
+	}
+	var temps Temps
+	temps.RemoveAll()
+	dir := t.TempDir()
+	if err := Write(ctx, filepath.Join(dir, "late.yaml"), []byte("x\n"), Options{Temps: &temps}); !errors.Is(err, errEnding) {
+		t.Fatalf("a write after RemoveAll: %v", err)
+	}
+	onlyEntries(t, dir)
+}

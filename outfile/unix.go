@@ -269,11 +269,16 @@ func replace(ctx context.Context, t target, data []byte, opts *Options) (err err
 	if opts.Plaintext || t.keep {
 		perm = 0o600
 	}
-	f, tmp, err := createTemp(dir, base, perm)
+	var f *os.File
+	var tmp string
+	err = opts.Temps.create(func() (string, error) {
+		var err error
+		f, tmp, err = createTemp(dir, base, perm)
+		return tmp, err
+	})
 	if err != nil {
 		return err
 	}
-	opts.Temps.add(tmp)
 	defer func() {
 		if err != nil {
 			f.Close()
