@@ -564,3 +564,25 @@ func TestTempsRemoveAllDuringWrites(t *testing.T) {
 	}
 	onlyEntries(t, dir)
 }
+
+// A file read and then replaced by a directory is a change (exit 7 in
+// ksec), not "it is a directory": the user did not name a directory.
+func TestExpectTargetReplacedByDirectory(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "s.yaml")
+	must(t, os.WriteFile(name, []byte("v1\n"), 0o600))
+	f, err := os.Open(name)
+	must(t, err)
+	s := Remember(f, []byte("v1\n"))
+	f.Close()
+	must(t, os.Remove(name))
+	must(t, os.Mkdir(name, 0o700))
+	if err := Write(ctx, name, []byte("v2\n"), Options{Expect: s}); !errors.Is(err, ErrChanged) {
+		t.Fatalf("got %v, want ErrChanged", err)
+	}
+	// Without a snapshot a directory is the usual error.
+	if err := Write(ctx, name, []byte("v2\n"), Options{}); err == nil || errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "it is a directory") {
+		t.Fatalf("got %v", err)
+	}
+	onlyEntries(t, name)
+}

@@ -181,6 +181,12 @@ func plan(name string, opts *Options) (target, error) {
 func write(ctx context.Context, name string, data []byte, opts *Options) error {
 	t, err := plan(name, opts)
 	if err != nil {
+		// A directory or a socket where the file read was is a change.
+		if t.info != nil && t.mode != 0 {
+			if cerr := opts.Expect.checkStat(t.info); cerr != nil {
+				return cerr
+			}
+		}
 		return err
 	}
 	switch {
