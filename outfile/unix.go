@@ -561,10 +561,10 @@ func lockFile(fd int, path string) error {
 // nothing.
 func (s *Snapshot) checkStat(st *unix.Stat_t) error {
 	switch {
-	case s == nil:
+	case s == nil, s.absent:
+		// Absent means no regular file: create -o /dev/null or -o FIFO
+		// writes through.
 		return nil
-	case s.absent:
-		return errAppeared
 	case s.hasID && typeOf(uint32(st.Mode)) != s.typ:
 		return errChangedContent
 	case s.hasID && (uint64(st.Dev) != s.dev || uint64(st.Ino) != s.ino):
