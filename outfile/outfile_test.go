@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -588,4 +589,57 @@ func TestExpectTargetReplacedByDirectory(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	onlyEntries(t, name)
+}
+
+// A replaced file keeps its own access ACL, and does not take the
+// directory's default ACL: with the mode kept (0640), a user the default
+// ACL names could otherwise read plaintext the old file did not let them
+// read.
+func TestReplaceKeepsACL(t *testing.T) {
+	setfacl, err := exec.LookPath("setfacl")
+	if err != nil {
+		t.Skip("setfacl is not installed (package acl)")
+	}
+	acl := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(setfacl, args...).CombinedOutput(); err != nil {
+			t.Skipf("no ACLs here: setfacl %v: %v: %s", args, err, out)
+		}
+	}
+	get := func(name string) string {
+		buf := make([]byte, 4096)
+		n, err := unix.Lgetxattr(name, "system.posix_acl_access", buf)
+		if errors.Is(err, unix.ENODATA) {
+			return ""
+		}
+		must(t, err)
+		return string(buf[:n])
+	}
+	dir := t.TempDir()
+	// uid 4242: a user who is not the file's owner, named only in ACLs.
+	acl("-d", "-m", "u:4242:r", dir)
+	withACL := filepath.Join(dir, "with.yaml")
+	without := filepath.Join(dir, "without.yaml")
+	for _, name := range []string{withACL, without} {
+		must(t, os.WriteFile(name, []byte("old\n"), 0o600))
+		must(t, unix.Removexattr(name, "system.posix_acl_access"))
+		must(t, os.Chmod(name, 0o640))
+	}
+	acl("-m", "u:4243:r", withACL)
+	wantWith := get(withACL)
+	if wantWith == "" || get(without) != "" {
+		t.Fatal("test setup: ACLs not as meant")
+	}
+	for _, name := range []string{withACL, without} {
+		must(t, Write(ctx, name, []byte("new\n"), Options{Plaintext: true}))
+	}
+	if got := get(withACL); got != wantWith {
+		t.Errorf("with.yaml: ACL %q, want %q", got, wantWith)
+	}
+	if got := get(without); got != "" {
+		t.Errorf("without.yaml: took the directory's default ACL %q", got)
+	}
+	if m := mode(t, without); m.Perm() != 0o640 {
+		t.Errorf("without.yaml: mode %v", m)
+	}
 }

@@ -359,7 +359,43 @@ func keepModeAndGroup(f *os.File, t target, opts *Options) error {
 	if opts.Plaintext && mode&0o077 != 0 {
 		opts.warn("%s is readable by other users (mode %#o), as it was before; the plaintext was written with that mode", t.path, mode&0o777)
 	}
-	return unix.Fchmod(int(f.Fd()), mode)
+	if err := unix.Fchmod(int(f.Fd()), mode); err != nil {
+		return err
+	}
+	return keepACL(f, t.path)
+}
+
+// aclAccess is the extended attribute that holds a file's POSIX ACL.
+const aclAccess = "system.posix_acl_access"
+
+// keepACL gives the temporary file the target's access ACL, or none when
+// the target has none. The temporary file otherwise has the directory's
+// default ACL: with the target's mode kept, a user the default ACL names
+// would read the new file although the target's own ACL (or its lack of
+// one) did not let them.
+func keepACL(f *os.File, path string) error {
+	fd := int(f.Fd())
+	buf := make([]byte, 4096)
+	n, err := unix.Lgetxattr(path, aclAccess, buf)
+	switch {
+	case err == nil:
+		if err := unix.Fsetxattr(fd, aclAccess, buf[:n], 0); err != nil && !aclUnsupported(err) {
+			return fmt.Errorf("keep the ACL of %s: %w", path, err)
+		}
+		return nil
+	case errors.Is(err, unix.ENODATA):
+		if err := unix.Fremovexattr(fd, aclAccess); err != nil && !errors.Is(err, unix.ENODATA) && !aclUnsupported(err) {
+			return fmt.Errorf("remove the inherited ACL of the new %s: %w", path, err)
+		}
+		return nil
+	case aclUnsupported(err):
+		return nil
+	}
+	return fmt.Errorf("read the ACL of %s: %w", path, err)
+}
+
+func aclUnsupported(err error) bool {
+	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
 // createTemp makes a new temporary file for base in dir, locked so that
