@@ -359,10 +359,12 @@ func keepModeAndGroup(f *os.File, t target, opts *Options) error {
 	if opts.Plaintext && mode&0o077 != 0 {
 		opts.warn("%s is readable by other users (mode %#o), as it was before; the plaintext was written with that mode", t.path, mode&0o777)
 	}
-	if err := unix.Fchmod(int(f.Fd()), mode); err != nil {
+	// The ACL first: the new mode must never open the temporary file to
+	// a user the inherited default ACL names, even for a moment.
+	if err := keepACL(f, t.path); err != nil {
 		return err
 	}
-	return keepACL(f, t.path)
+	return unix.Fchmod(int(f.Fd()), mode)
 }
 
 // aclAccess is the extended attribute that holds a file's POSIX ACL.
