@@ -235,7 +235,11 @@ func TestFIFOWithReader(t *testing.T) {
 		b, _ := io.ReadAll(f)
 		got <- string(b)
 	}()
-	must(t, Write(ctx, fifo, []byte("through the pipe\n"), Options{Plaintext: true}))
+	var warned []string
+	must(t, Write(ctx, fifo, []byte("through the pipe\n"), Options{Plaintext: true, Warn: func(m string) { warned = append(warned, m) }}))
+	if len(warned) != 0 {
+		t.Errorf("a private FIFO warned: %q", warned)
+	}
 	select {
 	case s := <-got:
 		if s != "through the pipe\n" {
@@ -641,5 +645,24 @@ func TestReplaceKeepsACL(t *testing.T) {
 	}
 	if m := mode(t, without); m.Perm() != 0o640 {
 		t.Errorf("without.yaml: mode %v", m)
+	}
+}
+
+// Plaintext into a FIFO others may open for reading is written (the user
+// named it) with a warning: the first reader gets it, whoever that is.
+func TestFIFOReadableByOthersWarns(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	must(t, unix.Mkfifo(fifo, 0o600))
+	must(t, os.Chmod(fifo, 0o644))
+	go func() {
+		if f, err := os.Open(fifo); err == nil {
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+	}()
+	var warned []string
+	must(t, Write(ctx, fifo, []byte("x\n"), Options{Plaintext: true, Warn: func(m string) { warned = append(warned, m) }}))
+	if len(warned) != 1 || !strings.Contains(warned[0], "is a FIFO other users may open for reading (mode 0644)") {
+		t.Fatalf("warnings %q", warned)
 	}
 }

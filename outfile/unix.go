@@ -199,6 +199,10 @@ func write(ctx context.Context, name string, data []byte, opts *Options) error {
 		if err := opts.Expect.checkStat(t.info); err != nil {
 			return err
 		}
+		if opts.Plaintext && t.mode&fs.ModeNamedPipe != 0 && t.info.Mode&0o044 != 0 {
+			// Whoever opens it first reads it, not only the reader meant.
+			opts.warn("%s is a FIFO other users may open for reading (mode %#o): one of them could read the plaintext instead of your reader", t.path, t.info.Mode&0o777)
+		}
 		return writeThrough(t.path, data)
 	}
 	return replace(ctx, t, data, opts)
