@@ -97,7 +97,33 @@ func Absent() *Snapshot { return &Snapshot{absent: true} }
 type Temps struct {
 	mu     sync.Mutex
 	files  map[string]bool
-	closed bool // RemoveAll ran: the process is ending
+	closed bool            // RemoveAll ran: the process is ending
+	dirs   map[string]bool // private directories (edit's) to remove too
+}
+
+// HoldDir adds a private directory holding plaintext (edit's) to what
+// RemoveAll removes; ReleaseDir takes it out again, when it is removed or
+// deliberately kept.
+func (t *Temps) HoldDir(dir string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dirs == nil {
+		t.dirs = map[string]bool{}
+	}
+	t.dirs[dir] = true
+}
+
+// ReleaseDir undoes HoldDir.
+func (t *Temps) ReleaseDir(dir string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.dirs, dir)
 }
 
 // errEnding refuses a temporary file once RemoveAll ran.
@@ -163,6 +189,10 @@ func (t *Temps) RemoveAll() {
 	for name := range t.files {
 		os.Remove(name)
 		delete(t.files, name)
+	}
+	for dir := range t.dirs {
+		os.RemoveAll(dir)
+		delete(t.dirs, dir)
 	}
 }
 

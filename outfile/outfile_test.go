@@ -666,3 +666,22 @@ func TestFIFOReadableByOthersWarns(t *testing.T) {
 		t.Fatalf("warnings %q", warned)
 	}
 }
+
+// RemoveAll also removes the private directories held (edit's plaintext
+// buffer), so a second signal never leaves them behind; a released one
+// (kept on purpose and named to the user) stays.
+func TestTempsHoldDir(t *testing.T) {
+	base := t.TempDir()
+	held := filepath.Join(base, "ksec-edit-1")
+	released := filepath.Join(base, "ksec-edit-2")
+	for _, d := range []string{held, released} {
+		must(t, os.Mkdir(d, 0o700))
+		must(t, os.WriteFile(filepath.Join(d, "s.yaml"), []byte("plaintext\n"), 0o600))
+	}
+	var temps Temps
+	temps.HoldDir(held)
+	temps.HoldDir(released)
+	temps.ReleaseDir(released)
+	temps.RemoveAll()
+	onlyEntries(t, base, "ksec-edit-2")
+}
