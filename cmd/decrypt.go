@@ -204,6 +204,9 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.InPlace {
+		files = oncePerFile(sys, files)
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err

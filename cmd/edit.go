@@ -158,10 +158,14 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		return err
 	}
 	keepDir := false
+	// A second signal ends ksec at once: the plaintext goes with it,
+	// never left behind unnamed.
+	sys.Temps.HoldDir(dir)
 	defer func() {
 		if !keepDir {
 			os.RemoveAll(dir)
 		}
+		sys.Temps.ReleaseDir(dir)
 	}()
 	tmp := filepath.Join(dir, filepath.Base(opts.File))
 	content := []byte(editHeader(opts.File, opts.Base64) + string(view))

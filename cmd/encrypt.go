@@ -328,6 +328,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
+	files = oncePerFile(sys, files)
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
