@@ -113,9 +113,6 @@ type StartError struct {
 func (e *StartError) Error() string { return e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
 
-// forwarded are the signals passed on to the child while it runs.
-var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
-
 // Run runs c, passing on the signals ksec receives, and returns the
 // child's exit status once it has ended.
 func Run(c Command) (ExitStatus, error) {
