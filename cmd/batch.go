@@ -288,12 +288,18 @@ func (e *exitError) Error() string { return e.msg }
 
 // joinStreams makes one YAML stream of several files' outputs.
 func joinStreams(results []batchResult) []byte {
+	// A file that starts with "---x: y" does not start a document: its
+	// keys would join the previous file's last document (a Secret gaining
+	// a stringData from the next file), so it gets a separator too.
+	startsWithSeparator := func(b []byte) bool {
+		return len(b) >= 3 && string(b[:3]) == "---" && (len(b) == 3 || strings.IndexByte(" \t\r\n", b[3]) >= 0)
+	}
 	var out []byte
 	for _, r := range results {
 		if r.err != nil || len(r.out) == 0 {
 			continue
 		}
-		if len(out) > 0 && !strings.HasPrefix(string(r.out), "---") {
+		if len(out) > 0 && !startsWithSeparator(r.out) {
 			out = append(out, "---\n"...)
 		}
 		out = append(out, r.out...)

@@ -260,16 +260,26 @@ func confirmKeyUpdate(sys *System, yes bool, secrets, files int) error {
 		return hint.Wrap(usagef("updatekeys asks before changing files, and standard input is not a terminal"),
 			"check the changes above, then run again with -y to apply them")
 	}
-	fmt.Fprintf(sys.Err, "Update %s in %s? [y/N] ", countOf(secrets, "Secret", "Secrets"), countOf(files, "file", "files"))
+	yes, err := askYes(sys, fmt.Sprintf("Update %s in %s?", countOf(secrets, "Secret", "Secrets"), countOf(files, "file", "files")))
+	if err != nil || yes {
+		return err
+	}
+	return errors.New("not confirmed: no file was changed")
+}
+
+// askYes asks question on the terminal and reports whether the answer was
+// yes; anything else, an empty line included, is no.
+func askYes(sys *System, question string) (bool, error) {
+	fmt.Fprintf(sys.Err, "%s [y/N] ", question)
 	answer, err := bufio.NewReader(sys.In).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read answer: %w", err)
+		return false, fmt.Errorf("read answer: %w", err)
 	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
-		return nil
+		return true, nil
 	}
-	return errors.New("not confirmed: no file was changed")
+	return false, nil
 }
 
 func countOf(n int, one, many string) string {
