@@ -124,6 +124,7 @@ manifest stays readable and diffable in git.
 		NewCmdUpdatekeys(sys, nil),
 		NewCmdInspect(sys, nil),
 		NewCmdCreate(sys, nil),
+		NewCmdCheck(sys, nil),
 	)
 	return root
 }
