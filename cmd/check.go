@@ -16,6 +16,7 @@ type CheckOptions struct {
 	Recursive []string
 	Verbose   bool
 	Format    string // "text" or "json"
+	Encrypt   bool   // encrypt the plain and partially encrypted files in place first
 }
 
 // NewCmdCheck builds ksec check; runF replaces the work in tests.
@@ -42,6 +43,12 @@ Made for pre-commit hooks and CI: quiet on success, one line per problem
 "secret","keys","message"}]}]}; kind is "plain", "partial", "generator",
 "temp-file", "bad-input" or "read-error"; line is 0 when not known.
 
+--encrypt first runs ksec encrypt -i on the files with plain or partially
+encrypted Secrets (and only on them: encrypted files, other tools' files and
+files without a Secret are never rewritten), with the keys encrypt would use
+(KSEC_KEYS, or .ksec.yaml); sealing a value added to an encrypted file needs
+a key that can decrypt it. Then it checks again and reports what is left.
+
 Exit status: 0 when every file passes; 6 when some file holds plaintext
 (any kind but bad-input and read-error); else 3 when some file cannot be
 parsed, 1 when some file cannot be read; 2 for a wrong command line.`,
@@ -53,16 +60,17 @@ parsed, 1 when some file cannot be read; 2 for a wrong command line.`,
 			if runF != nil {
 				return runF(c, opts)
 			}
-			return runCheck(sys, opts)
+			return runCheck(c, sys, opts)
 		},
 	}
 	c.Flags().StringVarP(&opts.Format, "output", "o", "text", "output `FORMAT`: text or json")
 	c.Flags().StringArrayVarP(&opts.Recursive, "recursive", "R", nil, "also every .yaml, .yml and .json file under this directory (repeatable)")
 	c.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "also list the files that pass, and what -R passes over")
+	c.Flags().BoolVar(&opts.Encrypt, "encrypt", false, "first encrypt in place (as ksec encrypt -i) the files whose Secrets are plain or partially encrypted; this needs keys")
 	return c
 }
 
-func runCheck(sys *System, opts *CheckOptions) error {
+func runCheck(c *cobra.Command, sys *System, opts *CheckOptions) error {
 	if opts.Format != "text" && opts.Format != "json" {
 		return usagef("-o/--output must be text or json, not %q", opts.Format)
 	}
@@ -82,13 +90,28 @@ func runCheck(sys *System, opts *CheckOptions) error {
 	if err != nil {
 		return err
 	}
+	var encryptErr error
+	if opts.Encrypt {
+		if encryptErr = encryptFlagged(c, sys, report); encryptErr == nil {
+			co.Skipped = nil // said once
+			if report, err = check.Run(co); err != nil {
+				return err
+			}
+		}
+	}
 	if opts.Format == "json" {
 		err = report.WriteJSON(sys.Out)
 	} else {
 		err = report.WriteText(sys.Out, opts.Verbose)
 	}
-	if err != nil || !report.Failed() {
+	if err != nil {
 		return err
+	}
+	if encryptErr != nil {
+		return encryptErr
+	}
+	if !report.Failed() {
+		return nil
 	}
 	failed := 0
 	for _, f := range report.Files {
@@ -114,4 +137,30 @@ func runCheck(sys *System, opts *CheckOptions) error {
 		err = fmt.Errorf("%w: %w", manifest.ErrBadInput, err)
 	}
 	return hint.Wrap(err, hints...)
+}
+
+// encryptFlagged encrypts in place the files that hold plain or partially
+// encrypted Secrets, and only those, as ksec encrypt -i would.
+func encryptFlagged(c *cobra.Command, sys *System, report *check.Report) error {
+	var files []string
+	for _, f := range report.Files {
+		for _, p := range f.Problems {
+			if p.Kind == check.KindPlain || p.Kind == check.KindPartial {
+				files = append(files, f.File)
+				break
+			}
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	eo := &EncryptOptions{Files: files}
+	eo.InPlace = true
+	if err := runEncryptMany(c, sys, eo); err != nil {
+		return err
+	}
+	for _, f := range files {
+		fmt.Fprintf(sys.Err, "ksec: encrypted %s\n", printable(f))
+	}
+	return nil
 }
