@@ -38,7 +38,7 @@ func TestCheckSource(t *testing.T) {
 			want: []Problem{{Kind: KindPartial, Line: 1, Secret: "prod/db", Keys: []string{}}}},
 		{name: "null value and no values", base: "s.yaml", src: secret + "data:\n  a:\n---\n" + strings.Replace(secret, "db", "other", 1)},
 		{name: "second document of a stream", base: "s.yaml",
-			src: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n---\n" + secret + "data:\n  k: aHVudGVyMg==\n",
+			src:  "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n---\n" + secret + "data:\n  k: aHVudGVyMg==\n",
 			want: []Problem{{Kind: KindPlain, Line: 12, Secret: "prod/db", Keys: []string{"data.k"}}}},
 		{name: "list in JSON", base: "l.json",
 			src:  `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Secret","metadata":{"name":"j"},"data":{"k":"aHVudGVyMg=="}}]}`,
