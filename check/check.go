@@ -92,7 +92,6 @@ func (r *Report) Count(kinds ...string) int {
 func Run(opts Options) (*Report, error) {
 	r := &Report{Files: []File{}}
 	seen := map[string]bool{}
-	tempDirs := map[string]bool{}
 	add := func(path string) {
 		if seen[path] {
 			return
@@ -100,14 +99,19 @@ func Run(opts Options) (*Report, error) {
 		seen[path] = true
 		r.Files = append(r.Files, checkFile(path))
 	}
+	var dirs []string
+	bases := map[string]map[string]bool{} // directory: the names given in it
 	for _, f := range opts.Files {
 		add(f)
 		dir := filepath.Dir(f)
-		if tempDirs[dir] {
-			continue
+		if bases[dir] == nil {
+			bases[dir] = map[string]bool{}
+			dirs = append(dirs, dir)
 		}
-		tempDirs[dir] = true
-		for _, t := range tempFilesIn(dir, filepath.Base(f)) {
+		bases[dir][filepath.Base(f)] = true
+	}
+	for _, dir := range dirs {
+		for _, t := range tempFilesIn(dir, bases[dir]) {
 			add(t)
 		}
 	}
@@ -123,15 +127,15 @@ func Run(opts Options) (*Report, error) {
 	return r, nil
 }
 
-// tempFilesIn returns ksec's temporary files in dir for target base.
-func tempFilesIn(dir, base string) []string {
+// tempFilesIn returns ksec's temporary files in dir for the targets named.
+func tempFilesIn(dir string, targets map[string]bool) []string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
 	}
 	var found []string
 	for _, e := range entries {
-		if target, ok := outfile.IsTempName(e.Name()); ok && target == base && !e.IsDir() {
+		if target, ok := outfile.IsTempName(e.Name()); ok && targets[target] && !e.IsDir() {
 			found = append(found, filepath.Join(dir, e.Name()))
 		}
 	}

@@ -108,6 +108,8 @@ func TestRunFilesDirsAndTempFiles(t *testing.T) {
 	plain := "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {a: hunter2}\n"
 	ok := write("ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
 	write(".ok.yaml.ksec-tmp-abc123", plain)
+	second := write("second.yaml", plain)
+	write(".second.yaml.ksec-tmp-xyz789", plain)
 	write(".other.yaml.ksec-tmp-abc123", plain) // not beside a named file
 	write(".ok.yaml.ksec-tmp-ABC123", plain)    // not ksec's pattern
 	write("sub/p.yml", plain)
@@ -124,6 +126,17 @@ func TestRunFilesDirsAndTempFiles(t *testing.T) {
 	if !r.Failed() || r.Count(KindTempFile) != 1 || r.Count() != 1 {
 		t.Errorf("report: %+v", r)
 	}
+	// Two files of one directory: the temporary files of both.
+	r, err = Run(Options{Files: []string{ok, second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := files(r); !slices.Equal(got, []string{ok, second, filepath.Join(dir, ".ok.yaml.ksec-tmp-abc123"), filepath.Join(dir, ".second.yaml.ksec-tmp-xyz789")}) {
+		t.Errorf("files: got %q", got)
+	}
+	if r.Count(KindTempFile) != 2 || r.Count(KindPlain) != 1 {
+		t.Errorf("report: %+v", r)
+	}
 
 	var skipped []string
 	r, err = Run(Options{Dirs: []string{dir}, Skipped: func(p, why string) { skipped = append(skipped, p+": "+why) }})
@@ -133,13 +146,15 @@ func TestRunFilesDirsAndTempFiles(t *testing.T) {
 	want := []string{
 		filepath.Join(dir, ".ok.yaml.ksec-tmp-abc123"),
 		filepath.Join(dir, ".other.yaml.ksec-tmp-abc123"),
+		filepath.Join(dir, ".second.yaml.ksec-tmp-xyz789"),
 		ok,
+		second,
 		filepath.Join(dir, "sub/p.yml"),
 	}
 	if got := files(r); !slices.Equal(got, want) {
 		t.Errorf("-R files: got %q, want %q", got, want)
 	}
-	if r.Count(KindTempFile) != 2 || r.Count(KindPlain) != 1 {
+	if r.Count(KindTempFile) != 3 || r.Count(KindPlain) != 2 {
 		t.Errorf("-R report: %+v", r)
 	}
 	if want := []string{filepath.Join(dir, ".git") + string(filepath.Separator) + ": hidden directory"}; !slices.Equal(skipped, want) {
@@ -152,6 +167,8 @@ func TestRunFilesDirsAndTempFiles(t *testing.T) {
 	}
 	wantText := filepath.Join(dir, ".ok.yaml.ksec-tmp-abc123") + ": a temporary file left by an interrupted ksec write; it may hold plaintext: check it and delete it\n" +
 		filepath.Join(dir, ".other.yaml.ksec-tmp-abc123") + ": a temporary file left by an interrupted ksec write; it may hold plaintext: check it and delete it\n" +
+		filepath.Join(dir, ".second.yaml.ksec-tmp-xyz789") + ": a temporary file left by an interrupted ksec write; it may hold plaintext: check it and delete it\n" +
+		second + ":4: Secret s: plaintext stringData.a\n" +
 		filepath.Join(dir, "sub/p.yml") + ":4: Secret s: plaintext stringData.a\n"
 	if text.String() != wantText {
 		t.Errorf("text:\n%s\nwant:\n%s", text.String(), wantText)
@@ -160,7 +177,7 @@ func TestRunFilesDirsAndTempFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	var back Report
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Files) != 4 || back.Files[2].OK != true {
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Files) != 6 || !back.Files[3].OK || back.Files[4].OK {
 		t.Errorf("JSON: %v %s", err, js.String())
 	}
 	if strings.Contains(text.String()+js.String(), "hunter2") {
