@@ -126,6 +126,9 @@ func runCheck(c *cobra.Command, sys *System, opts *CheckOptions) error {
 	if report.Count(check.KindPartial) > 0 {
 		hints = append(hints, "seal the plaintext values of an encrypted file with: ksec encrypt -i FILE")
 	}
+	if report.Count(check.KindBadInput) > 0 {
+		hints = append(hints, "a Helm or other template is not a manifest: leave it out (exclude: in .pre-commit-config.yaml)")
+	}
 	if report.Count(check.KindTempFile) > 0 {
 		hints = append(hints, "delete leftover .NAME.ksec-tmp-* files once no ksec is running; never commit them")
 	}
