@@ -129,6 +129,11 @@ func setupScript(env *testscript.Env) error {
 		return err
 	}
 	env.Setenv("DEMO_KEYS", demo)
+	examples, err := filepath.Abs("testdata/examples")
+	if err != nil {
+		return err
+	}
+	env.Setenv("EXAMPLES", examples)
 	// Never let a developer's own settings leak into the scripts.
 	for _, v := range []string{"KSEC_KEYS", "KSEC_IDENTITY_FILE"} {
 		env.Setenv(v, "")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -75,15 +76,29 @@ func (d *dirOptions) walk(sys *System) ([]string, error) {
 	}
 	for _, dir := range d.Recursive {
 		var found []string
-		err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		// -R through a symbolic link to a directory (secrets -> ../env/prod)
+		// walks that directory: WalkDir alone would see one link, not a
+		// directory, and find nothing.
+		root := dir
+		if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			if st, err := os.Stat(dir); err == nil && st.IsDir() {
+				root = dir + string(filepath.Separator)
+			}
+		}
+		realRoot, _ := filepath.EvalSymlinks(root)
+		err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			if e.IsDir() {
-				if path != dir && strings.HasPrefix(e.Name(), ".") {
+				if path != root && strings.HasPrefix(e.Name(), ".") {
 					skip(path+string(filepath.Separator), "hidden directory")
 					return filepath.SkipDir
 				}
+				return nil
+			}
+			if e.Type()&fs.ModeSymlink != 0 {
+				d.skipLink(sys, dir, path, realRoot, skip)
 				return nil
 			}
 			switch strings.ToLower(filepath.Ext(path)) {
@@ -103,6 +118,7 @@ func (d *dirOptions) walk(sys *System) ([]string, error) {
 				return nil
 			}
 			if !e.Type().IsRegular() {
+				skip(path, "not a regular file") // a FIFO is never opened: it could block
 				return nil
 			}
 			// A file that cannot be read is kept: the command reports it.
@@ -122,6 +138,37 @@ func (d *dirOptions) walk(sys *System) ([]string, error) {
 		files = append(files, found...)
 	}
 	return files, nil
+}
+
+// skipLink passes over a symbolic link under a -R directory: links are not
+// followed (a link to a directory above would loop, a link to a file in
+// the tree would read it twice). A link to a manifest that holds a Secret
+// and lies outside the tree is named in a warning, with or without -v: its
+// Secret would otherwise be left out silently.
+func (d *dirOptions) skipLink(sys *System, dir, path, realRoot string, skip func(path, why string)) {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		skip(path, "symbolic link to nothing")
+	case st.IsDir():
+		skip(path+string(filepath.Separator), "symbolic link to a directory (not followed)")
+	case !st.Mode().IsRegular():
+		skip(path, "symbolic link to something not a regular file")
+	default:
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+		default:
+			return
+		}
+		skip(path, "symbolic link (not followed)")
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil || realRoot != "" && strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
+			return // read under its own name, if -R reads it
+		}
+		if src, err := readManifestFile(path); err == nil && manifest.HoldsSecret(src) {
+			fmt.Fprintf(sys.Err, "ksec: warning: %s holds a Secret but is a symbolic link to a file outside %s, so -R passes over it: name it on the command line to include it\n", path, dir)
+		}
+	}
 }
 
 // skipName says why -R passes over a file by its name alone, or "".
@@ -288,12 +335,18 @@ func (e *exitError) Error() string { return e.msg }
 
 // joinStreams makes one YAML stream of several files' outputs.
 func joinStreams(results []batchResult) []byte {
+	// A file that starts with "---x: y" does not start a document: its
+	// keys would join the previous file's last document (a Secret gaining
+	// a stringData from the next file), so it gets a separator too.
+	startsWithSeparator := func(b []byte) bool {
+		return len(b) >= 3 && string(b[:3]) == "---" && (len(b) == 3 || strings.IndexByte(" \t\r\n", b[3]) >= 0)
+	}
 	var out []byte
 	for _, r := range results {
 		if r.err != nil || len(r.out) == 0 {
 			continue
 		}
-		if len(out) > 0 && !strings.HasPrefix(string(r.out), "---") {
+		if len(out) > 0 && !startsWithSeparator(r.out) {
 			out = append(out, "---\n"...)
 		}
 		out = append(out, r.out...)
@@ -307,33 +360,78 @@ func joinStreams(results []batchResult) []byte {
 // writeInPlace writes every changed file back, with the worker pool: each
 // write is an fsync'ed atomic rename, which is slow one after another.
 // like gives the output's kind (plaintext or not) and --force.
+// Every write that fails is reported: the first (in the files' order) is
+// returned, the others are printed, so no file left unwritten goes unnamed.
 func (b *batchOptions) writeInPlace(sys *System, results []batchResult, like ioOptions) error {
-	var mu sync.Mutex
-	var first error
-	next := make(chan batchResult)
+	errs := make([]error, len(results))
+	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(b.jobs(), len(results)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range next {
+			for i := range next {
+				r := results[i]
 				io := ioOptions{Input: r.file, InPlace: true, Force: like.Force, plaintext: like.plaintext, snap: r.snap}
-				if err := io.write(sys, r.out, false); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
+				errs[i] = io.write(sys, r.out, false)
 			}
 		}()
 	}
-	for _, r := range results {
+	writes := 0
+	for i, r := range results {
 		if r.err == nil && r.changed {
-			next <- r
+			writes++
+			next <- i
 		}
 	}
 	close(next)
 	wg.Wait()
+	return firstWriteError(sys, errs, writes)
+}
+
+// firstWriteError prints every failed write but the first, and returns the
+// first, saying how many of the writes failed when more than one did.
+func firstWriteError(sys *System, errs []error, writes int) error {
+	var first error
+	failed := 0
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		if first == nil {
+			first = err
+			continue
+		}
+		reportError(sys.Err, err)
+	}
+	if failed > 1 {
+		return hint.Wrap(first, fmt.Sprintf("%d of %d files could not be written (each is named above); the others were written", failed, writes))
+	}
 	return first
+}
+
+// oncePerFile drops a file named again under another name (a.yaml
+// ./a.yaml, a symbolic link to it) from a run that writes files in place:
+// worked on twice, the second write would find the first one's result and
+// fail as if another program had changed the file. Hard links are
+// different names, kept (--force writes each).
+func oncePerFile(sys *System, files []string) []string {
+	seen := map[string]string{}
+	out := files[:0:0]
+	for _, f := range files {
+		key := f
+		if real, err := filepath.EvalSymlinks(f); err == nil {
+			if abs, err := filepath.Abs(real); err == nil {
+				key = abs
+			}
+		}
+		if first, ok := seen[key]; ok {
+			fmt.Fprintf(sys.Err, "ksec: warning: %s is the same file as %s: it is worked on once\n", f, first)
+			continue
+		}
+		seen[key] = f
+		out = append(out, f)
+	}
+	return out
 }

@@ -204,6 +204,9 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.InPlace {
+		files = oncePerFile(sys, files)
+	}
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
@@ -248,7 +251,9 @@ func extract(st *manifest.Stream, secret, what string) ([]byte, error) {
 	if !ok || (field != "data" && field != "stringData") {
 		field, key = "", what
 	}
-	for _, f := range []string{"data", "stringData"} {
+	// Without a field, the value Kubernetes applies: stringData wins over
+	// data (a key in both is warned about).
+	for _, f := range []string{"stringData", "data"} {
 		if field != "" && f != field {
 			continue
 		}

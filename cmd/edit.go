@@ -16,6 +16,7 @@ import (
 	"github.com/ksec-dev/ksec/envelope"
 	"github.com/ksec-dev/ksec/internal/childenv"
 	"github.com/ksec-dev/ksec/internal/hint"
+	"github.com/ksec-dev/ksec/internal/privdir"
 	"github.com/ksec-dev/ksec/keyring"
 	"github.com/ksec-dev/ksec/manifest"
 	"github.com/ksec-dev/ksec/outfile"
@@ -153,15 +154,19 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 		}
 	}
 
-	dir, err := privateTempDir(sys)
+	dir, err := privdir.Make(sys.Getenv, "ksec-edit-")
 	if err != nil {
 		return err
 	}
 	keepDir := false
+	// A second signal ends ksec at once: the plaintext goes with it,
+	// never left behind unnamed.
+	sys.Temps.HoldDir(dir)
 	defer func() {
 		if !keepDir {
 			os.RemoveAll(dir)
 		}
+		sys.Temps.ReleaseDir(dir)
 	}()
 	tmp := filepath.Join(dir, filepath.Base(opts.File))
 	content := []byte(editHeader(opts.File, opts.Base64) + string(view))
@@ -366,31 +371,6 @@ func findEditor(sys *System) ([]string, error) {
 		return nil, hint.Wrap(fmt.Errorf("editor %q (from %s) not found", args[0], from), "set KSEC_EDITOR or EDITOR to an installed editor, e.g. 'code --wait' or nano")
 	}
 	return args, nil
-}
-
-// privateTempDir makes a directory only the user can enter, on a memory
-// file system when one is available, for the plaintext being edited.
-func privateTempDir(sys *System) (string, error) {
-	var bases []string
-	if d := sys.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		bases = append(bases, d)
-	}
-	bases = append(bases, "/dev/shm", os.TempDir())
-	var lastErr error
-	for _, base := range bases {
-		if st, err := os.Stat(base); err != nil || !st.IsDir() {
-			continue
-		}
-		dir, err := os.MkdirTemp(base, "ksec-edit-")
-		if err == nil {
-			if err = os.Chmod(dir, 0o700); err == nil {
-				return dir, nil
-			}
-			os.RemoveAll(dir)
-		}
-		lastErr = err
-	}
-	return "", fmt.Errorf("make a private temporary directory: %w", lastErr)
 }
 
 // runEditor runs the editor on file with the terminal, keeping Ctrl-C for

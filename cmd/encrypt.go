@@ -1,11 +1,9 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -171,14 +169,9 @@ func confirmRemovals(sys *System, force, canAsk bool, st *manifest.Stream, forSe
 	msg := fmt.Sprintf("the keys named (-k or KSEC_KEYS) replace the recipients of %s and leave out %s, who could no longer decrypt it",
 		what, strings.Join(refs, ", "))
 	if canAsk && sys.StdinIsTerminal != nil && sys.StdinIsTerminal() {
-		fmt.Fprintf(sys.Err, "ksec: %s.\nReplace the recipients? [y/N] ", msg)
-		answer, err := bufio.NewReader(sys.In).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read answer: %w", err)
-		}
-		switch strings.ToLower(strings.TrimSpace(answer)) {
-		case "y", "yes":
-			return nil
+		yes, err := askYes(sys, fmt.Sprintf("ksec: %s.\nReplace the recipients?", msg))
+		if err != nil || yes {
+			return err
 		}
 		return usagef("not confirmed: nothing was written")
 	}
@@ -335,6 +328,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
+	files = oncePerFile(sys, files)
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err

@@ -87,3 +87,45 @@ func TestCheckOutputName(t *testing.T) {
 		t.Errorf("an existing file named json: %v", err)
 	}
 }
+
+// In a batch, every file whose write is refused is named, not only the
+// first: the user must know each file that was not written.
+func TestBatchNamesEveryUnwrittenFile(t *testing.T) {
+	sys, errb := testSys()
+	dir := t.TempDir()
+	var results []batchResult
+	for _, n := range []string{"a.yaml", "b.yaml", "c.yaml"} {
+		name := filepath.Join(dir, n)
+		if err := os.WriteFile(name, []byte("v1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, snap, err := parseFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, batchResult{file: name, out: []byte("mine\n"), changed: true, snap: snap})
+	}
+	for _, n := range []string{"a.yaml", "c.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("theirs\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := batchOptions{Jobs: 1}
+	err := b.writeInPlace(sys, results, ioOptions{})
+	if !errors.Is(err, outfile.ErrChanged) || exitCode(err) != ExitChanged || !strings.Contains(err.Error(), "a.yaml") {
+		t.Fatalf("got %v", err)
+	}
+	var msg bytes.Buffer
+	reportError(&msg, err)
+	if !strings.Contains(msg.String(), "ksec: hint: 2 of 3 files could not be written (each is named above); the others were written\n") {
+		t.Fatalf("message %q", msg.String())
+	}
+	if !strings.Contains(errb.String(), "ksec: error: write "+filepath.Join(dir, "c.yaml")+": changed on disk") {
+		t.Fatalf("c.yaml not named: %q", errb.String())
+	}
+	for n, want := range map[string]string{"a.yaml": "theirs\n", "b.yaml": "mine\n", "c.yaml": "theirs\n"} {
+		if got, _ := os.ReadFile(filepath.Join(dir, n)); string(got) != want {
+			t.Errorf("%s holds %q, want %q", n, got, want)
+		}
+	}
+}

@@ -182,10 +182,22 @@ func pickSecret(st *manifest.Stream, name string) (int, error) {
 	if !hasNS {
 		ns, n = "", name
 	}
+	// A bare NAME must name one Secret: a file may hold db in several
+	// namespaces (or someone put a db of their own first), and picking the
+	// first would show, or patch a value into, another Secret than meant.
+	var found []int
+	var scopes []string
 	for i, s := range st.Secrets {
 		if s.Name == n && (!hasNS || s.Namespace == ns) {
-			return i, nil
+			found = append(found, i)
+			scopes = append(scopes, s.Namespace+"/"+s.Name)
 		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return 0, hint.Wrap(usagef("--secret %q matches %d Secrets (%s)", name, len(found), strings.Join(scopes, ", ")), "name it as NAMESPACE/NAME")
 	}
 	return 0, fmt.Errorf("%w: no Secret named %q in the file", manifest.ErrBadInput, name)
 }

@@ -4,6 +4,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,10 @@ type System struct {
 	// ShieldInterrupt, when not nil, makes Ctrl-C (SIGINT) not end ksec while
 	// on is true: an interactive editor owns the terminal then.
 	ShieldInterrupt func(on bool)
+	// ForwardSignals, when not nil, makes ksec's own signal handling stand
+	// aside while on is true: exec-env and exec-file pass the signals on to
+	// the program they run and end when it ends.
+	ForwardSignals func(on bool)
 	// Temps, when not nil, holds the temporary files being written, for
 	// the signal handler to remove.
 	Temps *outfile.Temps
@@ -43,14 +48,14 @@ func Main(version string) int {
 	preventCoreDumps()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var shield atomic.Bool
+	var shield, forward atomic.Bool
 	temps := &outfile.Temps{}
 	sigs := make(chan os.Signal, 2) // room for the second signal
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		cancelled := false
 		for sig := range sigs {
-			if sig == os.Interrupt && shield.Load() {
+			if sig == os.Interrupt && shield.Load() || forward.Load() {
 				continue
 			}
 			if !cancelled {
@@ -75,6 +80,7 @@ func Main(version string) int {
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv,
 		StdinIsTerminal: func() bool { return term.IsTerminal(int(os.Stdin.Fd())) },
 		ShieldInterrupt: shield.Store,
+		ForwardSignals:  forward.Store,
 		Temps:           temps,
 	}
 	return Run(ctx, sys, resolveVersion(version), os.Args[1:])
@@ -93,6 +99,10 @@ func Run(ctx context.Context, sys *System, version string, args []string) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	var child childExit
+	if errors.As(err, &child) {
+		return int(child) // the program exec-env or exec-file ran said why
 	}
 	return reportError(sys.Err, err)
 }
@@ -125,6 +135,9 @@ manifest stays readable and diffable in git.
 		NewCmdInspect(sys, nil),
 		NewCmdCreate(sys, nil),
 		NewCmdCheck(sys, nil),
+		NewCmdTextconv(sys, nil),
+		NewCmdExecEnv(sys, nil),
+		NewCmdExecFile(sys, nil),
 	)
 	return root
 }

@@ -71,7 +71,11 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 	// Every file is rotated before any is written, so a failure leaves all as they were.
 	var ios []*ioOptions
 	var outputs [][]byte
-	for i, file := range append(slices.Clone(opts.Files), found...) {
+	files := append(slices.Clone(opts.Files), found...)
+	if opts.InPlace {
+		files = oncePerFile(sys, files)
+	}
+	for _, file := range files {
 		io := &ioOptions{Input: file, InPlace: opts.InPlace, Force: opts.Force}
 		if err := io.validate(sys); err != nil {
 			return err
@@ -85,7 +89,7 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 			return fileError(file, err)
 		}
 		if !slices.ContainsFunc(st.Secrets, func(s *manifest.Secret) bool { return s.Meta != nil }) {
-			if i >= len(opts.Files) { // found by -R
+			if !slices.Contains(opts.Files, file) { // found by -R
 				if opts.Verbose {
 					fmt.Fprintf(sys.Err, "ksec: skipped %s: no encrypted Secret\n", file)
 				}
@@ -99,10 +103,11 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 		ios = append(ios, io)
 		outputs = append(outputs, st.Bytes())
 	}
+	// A write that fails (the file changed meanwhile) does not stop the
+	// others: each failure is named.
+	errs := make([]error, len(ios))
 	for i, io := range ios {
-		if err := io.write(sys, outputs[i], false); err != nil {
-			return err
-		}
+		errs[i] = io.write(sys, outputs[i], false)
 	}
-	return nil
+	return firstWriteError(sys, errs, len(ios))
 }

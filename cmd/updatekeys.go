@@ -92,14 +92,7 @@ func runUpdatekeys(c *cobra.Command, sys *System, opts *UpdatekeysOptions) error
 	}
 	var updates []*keyUpdate
 	unmatched, changes := 0, 0
-	seen := map[string]bool{}
-	for _, file := range append(slices.Clone(opts.Files), found...) {
-		if abs, err := filepath.Abs(file); err == nil {
-			if seen[abs] {
-				continue
-			}
-			seen[abs] = true
-		}
+	for _, file := range oncePerFile(sys, append(slices.Clone(opts.Files), found...)) {
 		u, skipped, err := planKeyUpdate(ctx, sys, kr, file)
 		if err != nil {
 			return err
@@ -132,12 +125,17 @@ func runUpdatekeys(c *cobra.Command, sys *System, opts *UpdatekeysOptions) error
 			}
 			outputs[i] = u.st.Bytes()
 		}
+		// A write that fails (the file changed meanwhile) does not stop
+		// the others: each failure is named.
+		errs := make([]error, len(updates))
 		for i, u := range updates {
 			out := ioOptions{Input: u.file, InPlace: true, Force: opts.Force, snap: u.snap}
-			if err := out.write(sys, outputs[i], false); err != nil {
-				return err
+			if errs[i] = out.write(sys, outputs[i], false); errs[i] == nil {
+				fmt.Fprintf(sys.Err, "%s: updated\n", u.file)
 			}
-			fmt.Fprintf(sys.Err, "%s: updated\n", u.file)
+		}
+		if err := firstWriteError(sys, errs, len(updates)); err != nil {
+			return err
 		}
 	} else if unmatched == 0 {
 		fmt.Fprintln(sys.Err, "Nothing to change.")
@@ -260,16 +258,26 @@ func confirmKeyUpdate(sys *System, yes bool, secrets, files int) error {
 		return hint.Wrap(usagef("updatekeys asks before changing files, and standard input is not a terminal"),
 			"check the changes above, then run again with -y to apply them")
 	}
-	fmt.Fprintf(sys.Err, "Update %s in %s? [y/N] ", countOf(secrets, "Secret", "Secrets"), countOf(files, "file", "files"))
+	yes, err := askYes(sys, fmt.Sprintf("Update %s in %s?", countOf(secrets, "Secret", "Secrets"), countOf(files, "file", "files")))
+	if err != nil || yes {
+		return err
+	}
+	return errors.New("not confirmed: no file was changed")
+}
+
+// askYes asks question on the terminal and reports whether the answer was
+// yes; anything else, an empty line included, is no.
+func askYes(sys *System, question string) (bool, error) {
+	fmt.Fprintf(sys.Err, "%s [y/N] ", question)
 	answer, err := bufio.NewReader(sys.In).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read answer: %w", err)
+		return false, fmt.Errorf("read answer: %w", err)
 	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
-		return nil
+		return true, nil
 	}
-	return errors.New("not confirmed: no file was changed")
+	return false, nil
 }
 
 func countOf(n int, one, many string) string {

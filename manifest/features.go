@@ -103,10 +103,19 @@ func deref(n *yaml.Node) *yaml.Node {
 // effective returns the value key has in mapping n once aliases and merge
 // keys are resolved, or nil.
 func effective(n *yaml.Node, key string, depth int) *yaml.Node {
+	return effectiveSeen(n, key, depth, map[*yaml.Node]bool{})
+}
+
+// effectiveSeen is effective that looks into each mapping once: a mapping
+// that did not hold key the first time does not the second, and merge keys
+// that name the same mappings again and again (an alias bomb, ten merged
+// aliases of ten merged aliases of …) would else take exponential time.
+func effectiveSeen(n *yaml.Node, key string, depth int, seen map[*yaml.Node]bool) *yaml.Node {
 	n = deref(n)
-	if n == nil || n.Kind != yaml.MappingNode || depth > maxMergeDepth {
+	if n == nil || n.Kind != yaml.MappingNode || depth > maxMergeDepth || seen[n] {
 		return nil
 	}
+	seen[n] = true
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i]; k.Value == key && k.Tag != "!!merge" {
 			return deref(n.Content[i+1])
@@ -122,7 +131,7 @@ func effective(n *yaml.Node, key string, depth int) *yaml.Node {
 			sources = from.Content
 		}
 		for _, m := range sources {
-			if v := effective(m, key, depth+1); v != nil {
+			if v := effectiveSeen(m, key, depth+1, seen); v != nil {
 				return v
 			}
 		}

@@ -198,6 +198,9 @@ func (st *Stream) addDocument(doc int, n *yaml.Node) error {
 		st.noteStray(doc, -1, n)
 		return nil
 	}
+	// The List's own keys may hide a ksec block too (only items are
+	// Secrets).
+	st.noteStray(doc, -1, n, items)
 	for i, item := range items.Content {
 		if item.Kind != yaml.MappingNode {
 			continue
@@ -226,12 +229,38 @@ type Stray struct {
 	Line int
 }
 
-func (st *Stream) noteStray(doc, item int, n *yaml.Node) {
+// noteStray records the ksec blocks in n, a document or List item that is
+// not a Secret (skipping the nodes in skip): a ksec key of n itself, and a
+// ksec block (a mapping with a mac) at any depth below it, such as a whole
+// encrypted Secret nested in a List inside a List, which decrypt would
+// otherwise pass through as ciphertext with success.
+func (st *Stream) noteStray(doc, item int, n *yaml.Node, skip ...*yaml.Node) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == MetadataKey {
 			st.Strays = append(st.Strays, Stray{Doc: doc, Item: item, Line: n.Content[i].Line})
 		}
 	}
+	var walk func(m *yaml.Node, depth int)
+	walk = func(m *yaml.Node, depth int) {
+		if depth > 64 {
+			return // aliases are refused elsewhere; nesting this deep is no manifest
+		}
+		for _, s := range skip {
+			if m == s {
+				return
+			}
+		}
+		if m.Kind == yaml.MappingNode && depth > 0 {
+			if b := field(m, MetadataKey); b != nil && b.Kind == yaml.MappingNode && field(b, "mac") != nil {
+				st.Strays = append(st.Strays, Stray{Doc: doc, Item: item, Line: b.Line})
+				return
+			}
+		}
+		for _, c := range m.Content {
+			walk(c, depth+1)
+		}
+	}
+	walk(n, 0)
 }
 
 // CheckStrays refuses a stream with a ksec block outside any Secret.
@@ -367,7 +396,14 @@ func checkDuplicates(n *yaml.Node) error {
 // Bytes returns the source with every edit applied.
 func (st *Stream) Bytes() []byte {
 	edits := slices.Clone(st.edits)
-	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
+	// An insertion where a replaced span starts goes before it (decrypt -x
+	// removes data and adds to a stringData that ends right there).
+	slices.SortStableFunc(edits, func(a, b edit) int {
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		return min(a.end-a.start, 1) - min(b.end-b.start, 1)
+	})
 	var out bytes.Buffer
 	out.Grow(len(st.src))
 	pos := 0

@@ -189,7 +189,7 @@ func (st *Stream) ShowDataAsStringData(s *Secret) {
 		}
 		text := string(raw)
 		moved = append(moved, v)
-		entries = append(entries, newEntry{v.Key, func(keyIndent int, flow bool) string { return renderText(text, keyIndent, flow) }})
+		entries = append(entries, newEntry{v.Key, func(keyIndent int, flow bool) string { return renderStringData(text, keyIndent, flow) }})
 	}
 	if len(moved) == 0 {
 		return
@@ -200,6 +200,38 @@ func (st *Stream) ShowDataAsStringData(s *Secret) {
 		st.RemoveValues(s, moved)
 	}
 	st.addEntries(s, "stringData", entries)
+}
+
+// renderStringData renders text as a stringData value that Kubernetes
+// reads as that string: plain only when no YAML resolves it to anything but
+// a string (kubectl's YAML 1.1 reads yes, on, 0x10 or 1_000 as a bool or a
+// number, and the API server then refuses the Secret).
+func renderStringData(text string, keyIndent int, flow bool) string {
+	r := renderText(text, keyIndent, flow)
+	if r != text || plainIsString(text) {
+		return r
+	}
+	if q := doubleQuote(text); readsBack(q, text) {
+		return q
+	}
+	q, _ := jsonString(text)
+	return q
+}
+
+// plainIsString reports whether the plain scalar s is a string in YAML
+// 1.2 and in YAML 1.1: not a null, bool or number word, and not starting
+// like a number.
+func plainIsString(s string) bool {
+	var n yaml.Node
+	if yaml.Unmarshal([]byte(s), &n) != nil || len(n.Content) != 1 || n.Content[0].Tag != "!!str" {
+		return false
+	}
+	switch strings.ToLower(s) {
+	case "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~":
+		return false
+	}
+	c := strings.TrimLeft(s, "+-")
+	return c == "" || !(c[0] == '.' || c[0] >= '0' && c[0] <= '9')
 }
 
 func (s *Secret) hasValue(field, key string) bool {

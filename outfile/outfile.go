@@ -96,6 +96,7 @@ type Snapshot struct {
 	absent   bool
 	dev, ino uint64
 	hasID    bool
+	typ      os.FileMode // the file's type: 0 for a regular file
 	sum      [sha256.Size]byte
 }
 
@@ -104,6 +105,9 @@ func Remember(f *os.File, data []byte) *Snapshot {
 	s := &Snapshot{sum: sha256.Sum256(data)}
 	if fi, err := f.Stat(); err == nil {
 		s.dev, s.ino, s.hasID = fileID(fi)
+		// An inode number is reused at once: a FIFO made after the file
+		// was removed can have the file's number, never its type.
+		s.typ = fi.Mode().Type()
 	}
 	return s
 }
@@ -114,8 +118,64 @@ func Absent() *Snapshot { return &Snapshot{absent: true} }
 
 // Temps is the set of temporary files being written right now.
 type Temps struct {
-	mu    sync.Mutex
-	files map[string]bool
+	mu     sync.Mutex
+	files  map[string]bool
+	closed bool            // RemoveAll ran: the process is ending
+	dirs   map[string]bool // private directories (edit's) to remove too
+}
+
+// HoldDir adds a private directory holding plaintext (edit's) to what
+// RemoveAll removes; ReleaseDir takes it out again, when it is removed or
+// deliberately kept.
+func (t *Temps) HoldDir(dir string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dirs == nil {
+		t.dirs = map[string]bool{}
+	}
+	t.dirs[dir] = true
+}
+
+// ReleaseDir undoes HoldDir.
+func (t *Temps) ReleaseDir(dir string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.dirs, dir)
+}
+
+// errEnding refuses a temporary file once RemoveAll ran.
+var errEnding = errors.New("interrupted: ksec is ending")
+
+// create runs mk, which creates a temporary file and returns its name,
+// with the set locked, and adds the file: a signal handler's RemoveAll
+// waits for a file being created, so none is created and left behind
+// between its creation and its registration, or after RemoveAll (other
+// writers go on while the handler ends the process).
+func (t *Temps) create(mk func() (string, error)) error {
+	if t == nil {
+		_, err := mk()
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errEnding
+	}
+	name, err := mk()
+	if err != nil {
+		return err
+	}
+	if t.files == nil {
+		t.files = map[string]bool{}
+	}
+	t.files[name] = true
+	return nil
 }
 
 func (t *Temps) add(name string) {
@@ -139,17 +199,23 @@ func (t *Temps) remove(name string) {
 	delete(t.files, name)
 }
 
-// RemoveAll deletes every temporary file still being written; a signal
-// handler calls it before the process ends.
+// RemoveAll deletes every temporary file still being written, and makes
+// every later write fail; a signal handler calls it before the process
+// ends.
 func (t *Temps) RemoveAll() {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.closed = true
 	for name := range t.files {
 		os.Remove(name)
 		delete(t.files, name)
+	}
+	for dir := range t.dirs {
+		os.RemoveAll(dir)
+		delete(t.dirs, dir)
 	}
 }
 

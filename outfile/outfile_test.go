@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -234,7 +235,11 @@ func TestFIFOWithReader(t *testing.T) {
 		b, _ := io.ReadAll(f)
 		got <- string(b)
 	}()
-	must(t, Write(ctx, fifo, []byte("through the pipe\n"), Options{Plaintext: true}))
+	var warned []string
+	must(t, Write(ctx, fifo, []byte("through the pipe\n"), Options{Plaintext: true, Warn: func(m string) { warned = append(warned, m) }}))
+	if len(warned) != 0 {
+		t.Errorf("a private FIFO warned: %q", warned)
+	}
 	select {
 	case s := <-got:
 		if s != "through the pipe\n" {
@@ -437,6 +442,248 @@ func TestSharedDirectoryForeignSymlink(t *testing.T) {
 	if readFile(t, victim) != "keep\n" {
 		t.Fatal("followed")
 	}
+}
+
+// A file read and then replaced by a FIFO (no reader) or a device is a
+// change: refused with ErrChanged at once, never written through and never
+// waited on (an open of a FIFO without a reader blocks).
+func TestExpectTargetReplacedByFIFO(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "s.yaml")
+	must(t, os.WriteFile(name, []byte("v1\n"), 0o600))
+	f, err := os.Open(name)
+	must(t, err)
+	s := Remember(f, []byte("v1\n"))
+	f.Close()
+	must(t, os.Remove(name))
+	must(t, unix.Mkfifo(name, 0o600))
+	for _, tc := range []struct {
+		what   string
+		expect *Snapshot
+	}{{"read file replaced", s}} {
+		done := make(chan error, 1)
+		go func() { done <- Write(ctx, name, []byte("v2\n"), Options{Expect: tc.expect}) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrChanged) {
+				t.Fatalf("%s: got %v, want ErrChanged", tc.what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Write blocked on the FIFO instead of refusing it", tc.what)
+		}
+		if mode(t, name)&os.ModeNamedPipe == 0 {
+			t.Fatalf("%s: the FIFO was replaced", tc.what)
+		}
+	}
+	onlyEntries(t, dir, "s.yaml")
+	// The check itself never blocks on a FIFO that took the file's place.
+	if err := s.check(name); !errors.Is(err, ErrChanged) {
+		t.Fatalf("check: got %v", err)
+	}
+	// Absent means no regular file: a device is written through
+	// (create -o /dev/null).
+	must(t, Write(ctx, "/dev/null", []byte("x\n"), Options{Expect: Absent()}))
+}
+
+// Writers that read the same file race to write it back: exactly one
+// wins, every other is refused with ErrChanged. Without the lock around
+// the check and the rename, two could both pass the check and one's
+// change was lost with exit 0 (ksec patch -i racing ksec patch -i lost an
+// update about one run in eight).
+func TestConcurrentWritersOneWins(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "s.yaml")
+	for round := range 60 {
+		must(t, os.WriteFile(name, []byte("v1\n"), 0o600))
+		f, err := os.Open(name)
+		must(t, err)
+		s := Remember(f, []byte("v1\n"))
+		f.Close()
+		const writers = 4
+		errs := make(chan error, writers)
+		start := make(chan struct{})
+		for w := range writers {
+			go func() {
+				<-start
+				errs <- Write(ctx, name, []byte("writer "+strconv.Itoa(w)+"\n"), Options{Expect: s})
+			}()
+		}
+		close(start)
+		won := 0
+		for range writers {
+			switch err := <-errs; {
+			case err == nil:
+				won++
+			case !errors.Is(err, ErrChanged):
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d writers succeeded, want exactly 1 (an update was lost)", round, won)
+		}
+	}
+	onlyEntries(t, dir, "s.yaml")
+}
+
+// A signal handler's RemoveAll, while several writers run (a batch writes
+// with a pool), leaves no temporary file: none is created after it, and
+// none between its creation and its registration. Each write either
+// happened or left its target as it was.
+func TestTempsRemoveAllDuringWrites(t *testing.T) {
+	for round := range 20 {
+		dir := t.TempDir()
+		temps := &Temps{}
+		const writers = 8
+		errs := make(chan error, writers)
+		for w := range writers {
+			name := filepath.Join(dir, "s"+strconv.Itoa(w)+".yaml")
+			must(t, os.WriteFile(name, []byte("old\n"), 0o600))
+			go func() {
+				var err error
+				for range 20 {
+					if err = Write(ctx, name, []byte("new\n"), Options{Temps: temps}); err != nil {
+						break
+					}
+				}
+				errs <- err
+			}()
+		}
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		temps.RemoveAll()
+		for range writers {
+			<-errs
+		}
+		entries, err := os.ReadDir(dir)
+		must(t, err)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), ".ksec-tmp-") {
+				t.Fatalf("round %d: %s left behind", round, e.Name())
+			}
+			if got := readFile(t, filepath.Join(dir, e.Name())); got != "old\n" && got != "new\n" {
+				t.Fatalf("round %d: %s holds %q", round, e.Name(), got)
+			}
+		}
+	}
+	var temps Temps
+	temps.RemoveAll()
+	dir := t.TempDir()
+	if err := Write(ctx, filepath.Join(dir, "late.yaml"), []byte("x\n"), Options{Temps: &temps}); !errors.Is(err, errEnding) {
+		t.Fatalf("a write after RemoveAll: %v", err)
+	}
+	onlyEntries(t, dir)
+}
+
+// A file read and then replaced by a directory is a change (exit 7 in
+// ksec), not "it is a directory": the user did not name a directory.
+func TestExpectTargetReplacedByDirectory(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "s.yaml")
+	must(t, os.WriteFile(name, []byte("v1\n"), 0o600))
+	f, err := os.Open(name)
+	must(t, err)
+	s := Remember(f, []byte("v1\n"))
+	f.Close()
+	must(t, os.Remove(name))
+	must(t, os.Mkdir(name, 0o700))
+	if err := Write(ctx, name, []byte("v2\n"), Options{Expect: s}); !errors.Is(err, ErrChanged) {
+		t.Fatalf("got %v, want ErrChanged", err)
+	}
+	// Without a snapshot a directory is the usual error.
+	if err := Write(ctx, name, []byte("v2\n"), Options{}); err == nil || errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "it is a directory") {
+		t.Fatalf("got %v", err)
+	}
+	onlyEntries(t, name)
+}
+
+// A replaced file keeps its own access ACL, and does not take the
+// directory's default ACL: with the mode kept (0640), a user the default
+// ACL names could otherwise read plaintext the old file did not let them
+// read.
+func TestReplaceKeepsACL(t *testing.T) {
+	setfacl, err := exec.LookPath("setfacl")
+	if err != nil {
+		t.Fatal("setfacl is not installed: this test needs it (Debian: apt-get install acl)")
+	}
+	acl := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(setfacl, args...).CombinedOutput(); err != nil {
+			t.Skipf("no ACLs here: setfacl %v: %v: %s", args, err, out)
+		}
+	}
+	get := func(name string) string {
+		buf := make([]byte, 4096)
+		n, err := unix.Lgetxattr(name, "system.posix_acl_access", buf)
+		if errors.Is(err, unix.ENODATA) {
+			return ""
+		}
+		must(t, err)
+		return string(buf[:n])
+	}
+	dir := t.TempDir()
+	// uid 4242: a user who is not the file's owner, named only in ACLs.
+	acl("-d", "-m", "u:4242:r", dir)
+	withACL := filepath.Join(dir, "with.yaml")
+	without := filepath.Join(dir, "without.yaml")
+	for _, name := range []string{withACL, without} {
+		must(t, os.WriteFile(name, []byte("old\n"), 0o600))
+		must(t, unix.Removexattr(name, "system.posix_acl_access"))
+		must(t, os.Chmod(name, 0o640))
+	}
+	acl("-m", "u:4243:r", withACL)
+	wantWith := get(withACL)
+	if wantWith == "" || get(without) != "" {
+		t.Fatal("test setup: ACLs not as meant")
+	}
+	for _, name := range []string{withACL, without} {
+		must(t, Write(ctx, name, []byte("new\n"), Options{Plaintext: true}))
+	}
+	if got := get(withACL); got != wantWith {
+		t.Errorf("with.yaml: ACL %q, want %q", got, wantWith)
+	}
+	if got := get(without); got != "" {
+		t.Errorf("without.yaml: took the directory's default ACL %q", got)
+	}
+	if m := mode(t, without); m.Perm() != 0o640 {
+		t.Errorf("without.yaml: mode %v", m)
+	}
+}
+
+// Plaintext into a FIFO others may open for reading is written (the user
+// named it) with a warning: the first reader gets it, whoever that is.
+func TestFIFOReadableByOthersWarns(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	must(t, unix.Mkfifo(fifo, 0o600))
+	must(t, os.Chmod(fifo, 0o644))
+	go func() {
+		if f, err := os.Open(fifo); err == nil {
+			io.Copy(io.Discard, f)
+			f.Close()
+		}
+	}()
+	var warned []string
+	must(t, Write(ctx, fifo, []byte("x\n"), Options{Plaintext: true, Warn: func(m string) { warned = append(warned, m) }}))
+	if len(warned) != 1 || !strings.Contains(warned[0], "is a FIFO other users may open for reading (mode 0644)") {
+		t.Fatalf("warnings %q", warned)
+	}
+}
+
+// RemoveAll also removes the private directories held (edit's plaintext
+// buffer), so a second signal never leaves them behind; a released one
+// (kept on purpose and named to the user) stays.
+func TestTempsHoldDir(t *testing.T) {
+	base := t.TempDir()
+	held := filepath.Join(base, "ksec-edit-1")
+	released := filepath.Join(base, "ksec-edit-2")
+	for _, d := range []string{held, released} {
+		must(t, os.Mkdir(d, 0o700))
+		must(t, os.WriteFile(filepath.Join(d, "s.yaml"), []byte("plaintext\n"), 0o600))
+	}
+	var temps Temps
+	temps.HoldDir(held)
+	temps.HoldDir(released)
+	temps.ReleaseDir(released)
+	temps.RemoveAll()
+	onlyEntries(t, base, "ksec-edit-2")
 }
 
 func TestIsTempName(t *testing.T) {

@@ -181,12 +181,28 @@ func plan(name string, opts *Options) (target, error) {
 func write(ctx context.Context, name string, data []byte, opts *Options) error {
 	t, err := plan(name, opts)
 	if err != nil {
+		// A directory or a socket where the file read was is a change.
+		if t.info != nil && t.mode != 0 {
+			if cerr := opts.Expect.checkStat(t.info); cerr != nil {
+				return cerr
+			}
+		}
 		return err
 	}
 	switch {
 	case t.fd >= 0:
 		return writeFD(t.fd, name, data)
 	case t.info != nil && t.mode != 0:
+		// A FIFO or a device put where the file read was (or where
+		// nothing was) is a change like any other: refused, not written
+		// through, and never waited on.
+		if err := opts.Expect.checkStat(t.info); err != nil {
+			return err
+		}
+		if opts.Plaintext && t.mode&fs.ModeNamedPipe != 0 && t.info.Mode&0o044 != 0 {
+			// Whoever opens it first reads it, not only the reader meant.
+			opts.warn("%s is a FIFO other users may open for reading (mode %#o): one of them could read the plaintext instead of your reader", t.path, t.info.Mode&0o777)
+		}
 		return writeThrough(t.path, data)
 	}
 	return replace(ctx, t, data, opts)
@@ -259,11 +275,16 @@ func replace(ctx context.Context, t target, data []byte, opts *Options) (err err
 	if opts.Plaintext || t.keep {
 		perm = 0o600
 	}
-	f, tmp, err := createTemp(dir, base, perm)
+	var f *os.File
+	var tmp string
+	err = opts.Temps.create(func() (string, error) {
+		var err error
+		f, tmp, err = createTemp(dir, base, perm)
+		return tmp, err
+	})
 	if err != nil {
 		return err
 	}
-	opts.Temps.add(tmp)
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -286,8 +307,15 @@ func replace(ctx context.Context, t target, data []byte, opts *Options) (err err
 		return err
 	}
 	if opts.Expect != nil {
-		if err := opts.Expect.check(t.path); err != nil {
+		// The check and the rename happen under ksec's lock on the file
+		// read, so two ksec writes of one file are one after the other:
+		// the second sees the first's result and refuses.
+		locked, err := opts.Expect.lockAndCheck(t.path)
+		if err != nil {
 			return err
+		}
+		if locked != nil {
+			defer locked.Close()
 		}
 	}
 	if opts.CreateOnly || opts.Expect != nil && opts.Expect.absent {
@@ -331,7 +359,45 @@ func keepModeAndGroup(f *os.File, t target, opts *Options) error {
 	if opts.Plaintext && mode&0o077 != 0 {
 		opts.warn("%s is readable by other users (mode %#o), as it was before; the plaintext was written with that mode", t.path, mode&0o777)
 	}
+	// The ACL first: the new mode must never open the temporary file to
+	// a user the inherited default ACL names, even for a moment.
+	if err := keepACL(f, t.path); err != nil {
+		return err
+	}
 	return unix.Fchmod(int(f.Fd()), mode)
+}
+
+// aclAccess is the extended attribute that holds a file's POSIX ACL.
+const aclAccess = "system.posix_acl_access"
+
+// keepACL gives the temporary file the target's access ACL, or none when
+// the target has none. The temporary file otherwise has the directory's
+// default ACL: with the target's mode kept, a user the default ACL names
+// would read the new file although the target's own ACL (or its lack of
+// one) did not let them.
+func keepACL(f *os.File, path string) error {
+	fd := int(f.Fd())
+	buf := make([]byte, 4096)
+	n, err := unix.Lgetxattr(path, aclAccess, buf)
+	switch {
+	case err == nil:
+		if err := unix.Fsetxattr(fd, aclAccess, buf[:n], 0); err != nil && !aclUnsupported(err) {
+			return fmt.Errorf("keep the ACL of %s: %w", path, err)
+		}
+		return nil
+	case errors.Is(err, unix.ENODATA):
+		if err := unix.Fremovexattr(fd, aclAccess); err != nil && !errors.Is(err, unix.ENODATA) && !aclUnsupported(err) {
+			return fmt.Errorf("remove the inherited ACL of the new %s: %w", path, err)
+		}
+		return nil
+	case aclUnsupported(err):
+		return nil
+	}
+	return fmt.Errorf("read the ACL of %s: %w", path, err)
+}
+
+func aclUnsupported(err error) bool {
+	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
 // createTemp makes a new temporary file for base in dir, locked so that
@@ -437,34 +503,109 @@ func removeLeftover(path string, opts *Options) {
 	}
 }
 
+// lockWait is how long a write waits for another ksec's lock on the file.
+const lockWait = 30 * time.Second
+
 // check compares the file at path with what was read.
 func (s *Snapshot) check(path string) error {
+	f, err := s.lockAndCheck(path)
+	if f != nil {
+		f.Close()
+	}
+	return err
+}
+
+// lockAndCheck takes ksec's write lock on the file at path (an exclusive
+// flock, which every ksec write of that file takes before its check) and
+// compares the file with what was read. The caller renames over it while
+// holding the lock, then closes the file returned (nil when the file was
+// expected absent).
+func (s *Snapshot) lockAndCheck(path string) (*os.File, error) {
 	if s.absent {
 		if _, err := os.Lstat(path); err == nil {
-			return errAppeared
+			return nil, errAppeared
 		}
-		return nil
+		return nil, nil
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: the file was removed after ksec read it; nothing was written", ErrChanged)
+	// Not blocking and not following a link: a FIFO or a link put there
+	// since is a change, not something to wait on or read through.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, fmt.Errorf("%w: the file was removed after ksec read it; nothing was written", ErrChanged)
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, errChangedContent
 	}
 	if err != nil {
-		return err
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer f.Close()
+	f := os.NewFile(uintptr(fd), path)
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || s.hasID && s.typ != 0 {
+		return nil, errChangedContent
+	}
+	if err := lockFile(fd, path); err != nil {
+		return nil, err
+	}
+	// Another ksec may have replaced the file while this one waited.
+	if !sameFile(path, fd) {
+		return nil, errChangedContent
 	}
 	if dev, ino, ok := fileID(fi); ok && s.hasID && (dev != s.dev || ino != s.ino) {
-		return errChangedContent
+		return nil, errChangedContent
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return err
+		return nil, err
 	}
 	if [sha256.Size]byte(h.Sum(nil)) != s.sum {
+		return nil, errChangedContent
+	}
+	ok = true
+	return f, nil
+}
+
+// lockFile takes an exclusive flock on fd, waiting up to lockWait: another
+// ksec holds it only for its check and rename. Where flock is not
+// supported the write goes on without it.
+func lockFile(fd int, path string) error {
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil, lockUnsupported(err):
+			return nil
+		case !errors.Is(err, unix.EWOULDBLOCK):
+			return &fs.PathError{Op: "lock", Path: path, Err: err}
+		case time.Now().After(deadline):
+			return hint.Wrap(fmt.Errorf("another program has held a lock on %s for %v; nothing was written", path, lockWait),
+				"a ksec writing the file holds it for milliseconds: look for a program that keeps the file locked (lsof, fuser), then run the command again")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkStat compares a target that is not a regular file (a FIFO, a
+// device), as plan found it, with what was read. A nil Snapshot expects
+// nothing.
+func (s *Snapshot) checkStat(st *unix.Stat_t) error {
+	switch {
+	case s == nil, s.absent:
+		// Absent means no regular file: create -o /dev/null or -o FIFO
+		// writes through.
+		return nil
+	case s.hasID && typeOf(uint32(st.Mode)) != s.typ:
+		return errChangedContent
+	case s.hasID && (uint64(st.Dev) != s.dev || uint64(st.Ino) != s.ino):
 		return errChangedContent
 	}
 	return nil

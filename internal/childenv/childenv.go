@@ -40,5 +40,9 @@ func isKeyMaterial(entry string) bool {
 	case "KSEC_AGE_KEY":
 		return true
 	}
-	return strings.Contains(strings.ToUpper(value), agePrefix)
+	upper := strings.ToUpper(value)
+	// KSEC_AGE_KEY may also hold an SSH or OpenPGP secret key in PEM or
+	// armor form; so may a variable of the user's own that ksec's key
+	// variable was copied from.
+	return strings.Contains(upper, agePrefix) || strings.Contains(upper, "PRIVATE KEY-----") || strings.Contains(upper, "PRIVATE KEY BLOCK-----")
 }

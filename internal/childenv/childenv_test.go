@@ -16,10 +16,14 @@ func TestClean(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY=aws",
 		"GNUPGHOME=/tmp/g",
 		"EDITOR=vi",
+		"SSH_KEY=-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----",
+		"PGP_KEY=-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQ\n",
+		"RSA=-----BEGIN RSA PRIVATE KEY-----",
+		"PUB=-----BEGIN PGP PUBLIC KEY BLOCK-----",
 	}
 	orig := slices.Clone(env)
 	got := Clean(env)
-	want := []string{"PATH=/usr/bin", "KSEC_AGE_KEYS=not-a-key", "AWS_SECRET_ACCESS_KEY=aws", "GNUPGHOME=/tmp/g", "EDITOR=vi"}
+	want := []string{"PATH=/usr/bin", "KSEC_AGE_KEYS=not-a-key", "AWS_SECRET_ACCESS_KEY=aws", "GNUPGHOME=/tmp/g", "EDITOR=vi", "PUB=-----BEGIN PGP PUBLIC KEY BLOCK-----"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Clean:\n got %q\nwant %q", got, want)
 	}
