@@ -235,6 +235,11 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("inspect", false, 0, nil, "inspect", enc)
 	run("inspect -o json", false, 0, nil, "inspect", "-o", "json", enc)
 	run("inspect of a plaintext file", false, 6, nil, "inspect", plain)
+	run("textconv", true, 0, nil, "textconv", "-I", aliceFile, enc)
+	run("check", false, 0, nil, "check", "-v", enc)
+	run("check of a plaintext file", false, 6, nil, "check", plain)
+	run("check -o json of a plaintext file", false, 6, nil, "check", "-o", "json", plain)
+	run("check --encrypt", false, 0, []string{"KSEC_KEYS=" + aliceR}, "check", "--encrypt", b.file("checked.yaml", []byte(leakPlain)))
 
 	// create: the values come from flags, files and an env file.
 	envFile := b.file("app.env", []byte("ENVKEY=env-leak-Cy52Rt\n"))
@@ -305,7 +310,7 @@ func TestNoSecretInOutput(t *testing.T) {
 
 	// Every command in ksec --help has been run above.
 	help := b.run(nil, nil, "--help").stdout
-	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "create", "keygen", "updatekeys", "init", "edit", "completion", "help"}
+	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "create", "keygen", "updatekeys", "init", "edit", "completion", "help"}
 	for _, m := range regexp.MustCompile(`(?m)^  ([a-z]+) +[A-Z]`).FindAllStringSubmatch(help, -1) {
 		if !slices.Contains(ran, m[1]) {
 			t.Errorf("ksec %s is not covered by the leak test: add it", m[1])

@@ -24,7 +24,9 @@ const (
 	ExitNoKey     = 4 // no available key could decrypt
 	ExitIntegrity = 5 // the file was tampered with: a token or the MAC does not verify
 	// ExitNotEncrypted is inspect's answer when some Secret is plain or
-	// partially encrypted, or a file holds no Secret.
+	// partially encrypted, or a file holds no Secret, and check's when
+	// some file would put a value into git in plaintext: one code for
+	// "not encrypted", so scripts and hooks test for one number.
 	ExitNotEncrypted = 6
 	// ExitChanged means the file changed on disk while ksec worked on it
 	// (another ksec, git, an editor); ksec left it as that change made it.

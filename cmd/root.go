@@ -134,6 +134,7 @@ manifest stays readable and diffable in git.
 		NewCmdUpdatekeys(sys, nil),
 		NewCmdInspect(sys, nil),
 		NewCmdCreate(sys, nil),
+		NewCmdCheck(sys, nil),
 		NewCmdTextconv(sys, nil),
 		NewCmdExecEnv(sys, nil),
 		NewCmdExecFile(sys, nil),

@@ -29,8 +29,31 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 )
+
+// tempMarker is in the names of ksec's temporary files: .NAME.ksec-tmp-XXXXXX.
+const tempMarker = ".ksec-tmp-"
+
+// suffixChars make up the random end of a temporary file's name.
+const suffixChars = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// IsTempName reports whether name (a base name) is that of a temporary file
+// ksec writes beside a target, and returns the target's base name. A
+// leftover one (a write killed by SIGKILL or a crash) may hold plaintext.
+func IsTempName(name string) (target string, ok bool) {
+	i := strings.LastIndex(name, tempMarker)
+	if i < 2 || name[0] != '.' {
+		return "", false
+	}
+	suffix := name[i+len(tempMarker):]
+	// Unix writes six of [a-z0-9]; os.CreateTemp (Windows) writes digits.
+	if suffix == "" || len(suffix) > 20 || strings.Trim(suffix, suffixChars) != "" {
+		return "", false
+	}
+	return name[1:i], true
+}
 
 // Options say what is written and how careful to be.
 type Options struct {

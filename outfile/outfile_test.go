@@ -685,3 +685,21 @@ func TestTempsHoldDir(t *testing.T) {
 	temps.RemoveAll()
 	onlyEntries(t, base, "ksec-edit-2")
 }
+
+func TestIsTempName(t *testing.T) {
+	for name, want := range map[string]string{
+		".s.yaml.ksec-tmp-abc123":       "s.yaml",
+		".s.yaml.ksec-tmp-4711":         "s.yaml", // os.CreateTemp on Windows
+		".a.ksec-tmp-b.ksec-tmp-zzzzzz": "a.ksec-tmp-b",
+		"s.yaml.ksec-tmp-abc123":        "",
+		".s.yaml.ksec-tmp-":             "",
+		".s.yaml.ksec-tmp-ABC123":       "",
+		".ksec-tmp-abc123":              "",
+		".s.yaml":                       "",
+	} {
+		got, ok := IsTempName(name)
+		if got != want || ok != (want != "") {
+			t.Errorf("IsTempName(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}

@@ -237,8 +237,6 @@ func writeThrough(path string, data []byte) error {
 	return err
 }
 
-const tempMarker = ".ksec-tmp-"
-
 // tempPrefix is the start of the names of ksec's temporary files for a
 // target named base, kept within the 255-byte limit of a name.
 func tempPrefix(base string) string {
@@ -247,8 +245,6 @@ func tempPrefix(base string) string {
 	}
 	return "." + base + tempMarker
 }
-
-const suffixChars = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 func isTempSuffix(s string) bool {
 	return len(s) == 6 && strings.Trim(s, suffixChars) == ""
