@@ -236,6 +236,9 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("inspect -o json", false, 0, nil, "inspect", "-o", "json", enc)
 	run("inspect of a plaintext file", false, 6, nil, "inspect", plain)
 	run("textconv", true, 0, nil, "textconv", "-I", aliceFile, enc)
+	run("exec-env", false, 0, nil, "exec-env", "--skip-invalid", "-I", aliceFile, enc, "--", "true")
+	run("exec-env with a wrong key", false, 4, nil, "exec-env", "-I", otherFile, enc, "--", "true")
+	run("exec-file", false, 0, nil, "exec-file", "-I", aliceFile, enc, "--", "test", "-s", "{}")
 	run("check", false, 0, nil, "check", "-v", enc)
 	run("check of a plaintext file", false, 6, nil, "check", plain)
 	run("check -o json of a plaintext file", false, 6, nil, "check", "-o", "json", plain)
@@ -310,8 +313,8 @@ func TestNoSecretInOutput(t *testing.T) {
 
 	// Every command in ksec --help has been run above.
 	help := b.run(nil, nil, "--help").stdout
-	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "create", "keygen", "updatekeys", "init", "edit", "completion", "help"}
-	for _, m := range regexp.MustCompile(`(?m)^  ([a-z]+) +[A-Z]`).FindAllStringSubmatch(help, -1) {
+	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "create", "keygen", "updatekeys", "init", "edit", "completion", "help"}
+	for _, m := range regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) +[A-Z]`).FindAllStringSubmatch(help, -1) {
 		if !slices.Contains(ran, m[1]) {
 			t.Errorf("ksec %s is not covered by the leak test: add it", m[1])
 		}
