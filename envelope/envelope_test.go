@@ -312,13 +312,14 @@ func TestDecryptErrors(t *testing.T) {
 
 func TestEncryptErrors(t *testing.T) {
 	cases := map[string]struct{ src, want string }{
-		"bad base64":   {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: not base64!\n", "document 1 (Secret s): data.a (line 6): bad input: not valid base64"},
-		"nested value": {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a:\n    b: c\n", "stringData.a (line 6): bad input: value is a mapping, want a string"},
-		"list value":   {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: [1]\n", "stringData.a (line 6): bad input: value is a list"},
-		"duplicate":    {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: YQ==\n  a: Yg==\n", "document 1 (Secret s): bad input: line 7: duplicate key \"a\""},
-		"invalid yaml": {"apiVersion: v1\nkind: Secret\n---\nfoo: [\n", "document 2: bad input: invalid YAML: line 4: did not find expected node content"},
-		"no secret":    {"apiVersion: v1\nkind: ConfigMap\n", "no Secret found"},
-		"sops value":   {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: ENC[AES256_GCM,data:abc,type:str]\n", "data.a (line 6): integrity check failed: the value is ENC[…] but the Secret has no ksec block"},
+		"bad base64":         {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: not base64!\n", "document 1 (Secret s): data.a (line 6): bad input: not valid base64"},
+		"nested value":       {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a:\n    b: c\n", "stringData.a (line 6): bad input: value is a mapping, want a string"},
+		"list value":         {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: [1]\n", "stringData.a (line 6): bad input: value is a list"},
+		"duplicate":          {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: YQ==\n  a: Yg==\n", "document 1 (Secret s): bad input: line 7: duplicate key \"a\""},
+		"invalid yaml":       {"apiVersion: v1\nkind: Secret\n---\nfoo: [\n", "document 2: bad input: invalid YAML: line 4: did not find expected node content"},
+		"no secret":          {"apiVersion: v1\nkind: ConfigMap\n", "no Secret found"},
+		"value not indented": {"kind: Secret\nstringData:\n a:\n |\n  x\n", "stringData.a (line 3): bad input: the value starts on line 4, indented no deeper than its key"},
+		"sops value":         {"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  a: ENC[AES256_GCM,data:abc,type:str]\n", "data.a (line 6): integrity check failed: the value is ENC[…] but the Secret has no ksec block"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

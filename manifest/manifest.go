@@ -352,6 +352,11 @@ func (st *Stream) addSecret(doc, item int, n *yaml.Node) error {
 				// After an explicit key (? KEY) the parser places an empty
 				// value at the next token, which ksec would overwrite.
 				return fail(key.Line, nil, badInput("%s: an empty value after an explicit key (? KEY) is not supported; write KEY: \"\"", k.Value))
+			case !fieldFlow && vn.Line > key.Line && vn.Column <= key.Column && st.startsLine(vn):
+				// YAML wants a value on a later line indented deeper than
+				// its key; the parser lets this through, but a token put in
+				// its place would read as a new key.
+				return fail(0, v, badInput("the value starts on line %d, indented no deeper than its key: indent it more, or put it on the key's line", vn.Line))
 			}
 			v.start = st.nodeStart(vn)
 			v.end = st.scalarEnd(vn, v.keyIndent, fieldFlow)

@@ -39,6 +39,13 @@ func (st *Stream) offset(line, col int) int {
 	return off
 }
 
+// startsLine reports whether only indentation comes before n on its line
+// (not the ": " of an explicit key, say).
+func (st *Stream) startsLine(n *yaml.Node) bool {
+	start := st.offset(n.Line, 1)
+	return len(bytes.Trim(st.src[start:st.nodeStart(n)], " \t")) == 0
+}
+
 func (st *Stream) nodeStart(n *yaml.Node) int { return st.offset(n.Line, n.Column) }
 
 // lineEnd returns the offset of the newline ending the line holding off (or
