@@ -226,12 +226,18 @@ func (st *Stream) flowPlainEnd(start int) int {
 func (st *Stream) blockScalarEnd(start, parentIndent int) int {
 	i := start + 1
 	keep, explicit := false, 0
-	for ; i < len(st.src) && !isSpace(st.src[i]); i++ {
+	// Only + - and one digit are indicators; a comment may follow with no
+	// space between (|#8 is no indentation of 8).
+indicators:
+	for ; i < len(st.src); i++ {
 		switch c := st.src[i]; {
 		case c == '+':
 			keep = true
+		case c == '-':
 		case c >= '1' && c <= '9':
 			explicit = int(c - '0')
+		default:
+			break indicators
 		}
 	}
 	// The header runs to a comment or the end of its line (parsers accept
