@@ -2,13 +2,8 @@ package kmstest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,11 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ksec-dev/ksec/internal/tooltest"
 )
 
 // The local-kms instance's identity; its key ARNs are built from these.
@@ -41,7 +37,6 @@ const (
 
 const (
 	localKMSPackage = "github.com/nsmithuk/local-kms"
-	localKMSModule  = "github.com/ksec-dev/ksec"
 	localKMSBinEnv  = "KSEC_LOCAL_KMS_BIN"
 	// localKMSStartTimeout bounds the wait for the "started" log line; it
 	// normally comes within ~50 ms.
@@ -411,139 +406,12 @@ func (l *localKMSLog) tail() string {
 	return strings.Join(l.lines, "\n")
 }
 
+// LocalKMSTool is local-kms, pinned in tools/localkms. $KSEC_LOCAL_KMS_BIN,
+// when set, names the binary (built there if missing).
+var LocalKMSTool = tooltest.Tool{Dir: "localkms", Package: localKMSPackage, BinEnv: localKMSBinEnv}
+
 // LocalKMSBinary returns the path of a local-kms binary built from the
-// version pinned in tools/localkms. $KSEC_LOCAL_KMS_BIN, when set, names the
-// binary (built there if missing); otherwise it is cached under the user's
-// cache directory, named after the pin so a new pin builds afresh.
-// Test packages starting at once build it once (see localKMSBuild).
+// version pinned in tools/localkms (see tooltest.Binary).
 func LocalKMSBinary() (string, error) {
-	bin := os.Getenv(localKMSBinEnv)
-	if bin != "" {
-		if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-			return bin, nil
-		}
-	}
-	root, err := localKMSRepoRoot()
-	if err != nil {
-		return "", err
-	}
-	tools := filepath.Join(root, "tools", "localkms")
-	if bin == "" {
-		pin, err := localKMSPin(tools)
-		if err != nil {
-			return "", err
-		}
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		name := "local-kms-" + pin
-		if runtime.GOOS == "windows" {
-			name += ".exe"
-		}
-		bin = filepath.Join(cache, "ksec-test", name)
-		if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-			return bin, nil
-		}
-	}
-	if err := localKMSBuild(tools, bin); err != nil {
-		return "", err
-	}
-	return bin, nil
-}
-
-// localKMSBuildWait bounds how long one test package waits for another's
-// build of local-kms (cold: 1-2 minutes) before building it itself.
-const localKMSBuildWait = 4 * time.Minute
-
-// localKMSBuild builds bin unless another process is already doing so: a
-// lock file says so, and waiters poll for the binary. The lock only saves
-// duplicate work; correctness comes from writing a temporary file and
-// renaming it, so a stale lock costs a wait, never a broken binary.
-func localKMSBuild(tools, bin string) error {
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		return err
-	}
-	lock := bin + ".lock"
-	deadline := time.Now().Add(localKMSBuildWait)
-	for {
-		f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err == nil {
-			f.Close()
-			defer os.Remove(lock)
-			break
-		}
-		if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-			return nil
-		}
-		st, err := os.Stat(lock)
-		if err == nil && time.Since(st.ModTime()) > localKMSBuildWait {
-			os.Remove(lock) // left by a build that was killed
-			continue
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if st, err := os.Stat(bin); err == nil && st.Mode().IsRegular() {
-		return nil
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := bin + ".tmp-" + hex.EncodeToString(rnd[:])
-	cmd := exec.Command("go", "build", "-C", tools, "-o", tmp, localKMSPackage)
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("building local-kms (go build -C %s %s): %w\n%s", tools, localKMSPackage, err, out)
-	}
-	if err := os.Rename(tmp, bin); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("installing local-kms: %w", err)
-	}
-	return nil
-}
-
-// localKMSPin names the pinned local-kms version by its tools module files.
-func localKMSPin(tools string) (string, error) {
-	h := sha256.New()
-	for _, f := range []string{"go.mod", "go.sum"} {
-		b, err := os.ReadFile(filepath.Join(tools, f))
-		if err != nil {
-			return "", fmt.Errorf("reading the local-kms pin: %w", err)
-		}
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12], nil
-}
-
-// localKMSRepoRoot walks up from the working directory (a test's package
-// directory) to ksec's go.mod.
-func localKMSRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && localKMSModuleLine(b) == localKMSModule {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find ksec's go.mod above the working directory; set " + localKMSBinEnv + " to a local-kms binary")
-		}
-		dir = parent
-	}
-}
-
-func localKMSModuleLine(gomod []byte) string {
-	for _, line := range bytes.Split(gomod, []byte("\n")) {
-		if m, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("module ")); ok {
-			return strings.Trim(string(bytes.TrimSpace(m)), `"`)
-		}
-	}
-	return ""
+	return tooltest.Binary(LocalKMSTool)
 }
