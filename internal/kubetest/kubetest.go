@@ -19,6 +19,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -197,23 +198,26 @@ func (s *Server) Stop() {
 	}
 }
 
-func start(p programs) (s *Server, err error) {
+func start(p programs) (*Server, error) {
 	// A short directory: etcd and the API server put sockets and long
 	// names under it.
 	dir, err := os.MkdirTemp("", "kt")
 	if err != nil {
 		return nil, err
 	}
-	s = &Server{dir: dir, kubectl: p.kubectl}
-	defer func() {
-		if err != nil {
-			s.Stop()
-			s = nil
-		}
-	}()
+	s := &Server{dir: dir, kubectl: p.kubectl}
+	if err := s.start(p); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(p programs) error {
+	dir := s.dir
 	ports, err := freePorts(3)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	etcd, err := startProcess(dir, "etcd", p.etcd,
@@ -227,23 +231,22 @@ func start(p programs) (s *Server, err error) {
 		"--log-level=warn",
 	)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.procs = append(s.procs, etcd)
 
 	s.token, err = randomHex(16)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := writeFiles(dir, s.token); err != nil {
-		return nil, err
+		return err
 	}
 	port := ports[2]
 	s.URL = "https://127.0.0.1:" + strconv.Itoa(port)
 	apiserver, err := startProcess(dir, "kube-apiserver", p.apiserver,
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(port),
 		"--cert-dir="+filepath.Join(dir, "certs"),
 		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
@@ -258,11 +261,11 @@ func start(p programs) (s *Server, err error) {
 		"--profiling=false",
 	)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.procs = append(s.procs, apiserver)
 	if err := s.waitReady(apiserver, etcd); err != nil {
-		return nil, err
+		return err
 	}
 	s.Kubeconfig = filepath.Join(dir, "kubeconfig")
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
@@ -285,9 +288,9 @@ contexts:
 current-context: kubetest
 `, s.URL, s.token)
 	if err := os.WriteFile(s.Kubeconfig, []byte(kubeconfig), 0o600); err != nil {
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // writeFiles writes the token file (one user in system:masters) and the
@@ -350,11 +353,11 @@ func (s *Server) waitReady(procs ...*process) error {
 		readyTimeout, last, procs[0].logTail())
 }
 
+// readSome reads the start of an answer, for an error message.
 func readSome(resp *http.Response) (string, error) {
 	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, err := b.ReadFrom(http.MaxBytesReader(nil, resp.Body, 4096))
-	return b.String(), err
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return string(b), err
 }
 
 // freePorts asks the system for n distinct free loopback ports. Another
