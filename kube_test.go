@@ -29,7 +29,6 @@ import (
 	"github.com/ksec-dev/ksec/manifest"
 )
 
-
 // These tests apply what ksec writes to a real Kubernetes API server
 // (internal/kubetest; one per test binary, a namespace per test) and read
 // back what the server stored: `ksec decrypt | kubectl apply -f -` must
