@@ -236,6 +236,15 @@ func azureScopeDigest(scope Scope) [sha256.Size]byte {
 	return sha256.Sum256(b)
 }
 
+// azureScopeName names a Secret in a message: "Secret NS/NAME", or
+// "Secret NAME" when the manifest gives no namespace.
+func azureScopeName(scope Scope) string {
+	if scope.Namespace == "" {
+		return "Secret " + scope.Name
+	}
+	return "Secret " + scope.Namespace + "/" + scope.Name
+}
+
 func azurePlaintext(dataKey []byte, scope Scope) []byte {
 	d := azureScopeDigest(scope)
 	b := make([]byte, 0, azurePlainSize)
@@ -263,8 +272,8 @@ func openAzurePlaintext(plain []byte, key string, scope Scope) ([]byte, error) {
 	dataKey := rest[2 : 2+crypto.DataKeySize]
 	want := azureScopeDigest(scope)
 	if subtle.ConstantTimeCompare(rest[3+crypto.DataKeySize:], want[:]) != 1 {
-		return nil, fmt.Errorf("%w: the data key wrapped by azure key %s belongs to another Secret, not %s/%s (a wrapped key was copied from another file or Secret)",
-			crypto.ErrIntegrity, key, scope.Namespace, scope.Name)
+		return nil, fmt.Errorf("%w: the data key wrapped by azure key %s belongs to another Secret, not to %s (a wrapped key was copied from another file or Secret)",
+			crypto.ErrIntegrity, key, azureScopeName(scope))
 	}
 	return bytes.Clone(dataKey), nil
 }
@@ -457,8 +466,8 @@ func (id *azureIdentity) unwrap(ctx context.Context, s Stanza, scope Scope) ([]b
 	if err != nil {
 		var re *azcore.ResponseError
 		if errors.As(err, &re) && re.StatusCode == http.StatusBadRequest {
-			return nil, fmt.Errorf("%w: azure key %s could not unwrap the data key of Secret %s/%s: it was not wrapped with this key version, or it was altered (%s)",
-				crypto.ErrIntegrity, at, scope.Namespace, scope.Name, azureErrorDetail(re))
+			return nil, fmt.Errorf("%w: azure key %s could not unwrap the data key of %s: it was not wrapped with this key version, or it was altered (%s)",
+				crypto.ErrIntegrity, at, azureScopeName(scope), azureErrorDetail(re))
 		}
 		return nil, id.p.callError(ctx, "unwrapkey", at, err)
 	}
