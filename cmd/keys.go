@@ -21,7 +21,7 @@ func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
 		keyring.NewPGP(keyring.PGPOptions{}),
 		keyring.NewAWS(keyring.AWSOptions{}),
 		keyring.NewGCP(keyring.GCPOptions{Endpoint: sys.Getenv("KSEC_GCP_KMS_ENDPOINT")}),
-		keyring.NewAzure(keyring.AzureOptions{}),
+		keyring.NewAzure(keyring.AzureOptions{Loopback: sys.Getenv("KSEC_AZURE_LOOPBACK") == "1"}),
 	}
 	files := append([]string(nil), identityFiles...)
 	if env := sys.Getenv("KSEC_IDENTITY_FILE"); env != "" {

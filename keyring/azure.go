@@ -75,6 +75,10 @@ type AzureOptions struct {
 	Transport policy.Transporter
 	// Timeout bounds each call to Key Vault; 0 means 15 seconds.
 	Timeout time.Duration
+	// Loopback accepts key URLs on a loopback host (https://127.0.0.1:PORT/…),
+	// a local test server. Off by default: a key URL comes from the file, and
+	// the vault's bearer token would go to whatever listens on that port.
+	Loopback bool
 }
 
 // NewAzure returns the Azure Key Vault provider. Recipients are RSA keys
@@ -105,7 +109,7 @@ func (p *azureProvider) BindsScope() bool { return true }
 // ParseRecipient checks the shape of a key URL; it does not contact Key
 // Vault, so a missing key or permission shows up at the first Wrap.
 func (p *azureProvider) ParseRecipient(_ context.Context, spec string) (Recipient, error) {
-	k, err := parseAzureKey(spec)
+	k, err := parseAzureKey(spec, p.opts.Loopback)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +143,11 @@ var azureHostSuffixes = []string{
 }
 
 // parseAzureKey accepts https://VAULT.SUFFIX/keys/NAME[/VERSION] for the
-// hosts above, and a loopback host with a port (a local test server). Only
-// these hosts: a key URL comes from a file anyone with write access to the
-// repository may edit, and ksec sends a bearer token to its host. The host
-// is lower-cased; nothing else is rewritten.
-func parseAzureKey(spec string) (azureKey, error) {
+// hosts above, and, when loopback is set, a loopback host with a port (a
+// local test server). Only these hosts: a key URL comes from a file anyone
+// with write access to the repository may edit, and ksec sends a bearer
+// token to its host. The host is lower-cased; nothing else is rewritten.
+func parseAzureKey(spec string, loopback bool) (azureKey, error) {
 	bad := func(why string) (azureKey, error) {
 		return azureKey{}, hint.Wrap(fmt.Errorf("%q is not an Azure Key Vault key URL: %s", spec, why), hintAzureSpec)
 	}
@@ -161,6 +165,9 @@ func parseAzureKey(spec string) (azureKey, error) {
 	k := azureKey{}
 	switch {
 	case isLoopbackEndpoint(host):
+		if !loopback {
+			return bad("a loopback host is a local test server, accepted only with KSEC_AZURE_LOOPBACK=1")
+		}
 		if port == "" {
 			return bad("a loopback test server needs a port")
 		}
@@ -418,7 +425,7 @@ func checkAzureKID(kid *azkeys.ID, k azureKey) (string, error) {
 	if kid == nil {
 		return "", fmt.Errorf("azure key %s: the key vault reply names no key", k)
 	}
-	got, err := parseAzureKey(string(*kid))
+	got, err := parseAzureKey(string(*kid), k.loopback)
 	if err != nil || got.vault != k.vault || !strings.EqualFold(got.name, k.name) || got.version == "" ||
 		(k.version != "" && !strings.EqualFold(got.version, k.version)) {
 		return "", fmt.Errorf("azure key %s: the key vault reply is about another key (%s)", k, oneLine(string(*kid), 200))
@@ -437,7 +444,7 @@ func (id *azureIdentity) Unwrap(ctx context.Context, stanzas []Stanza, scope Sco
 }
 
 func (id *azureIdentity) unwrap(ctx context.Context, s Stanza, scope Scope) ([]byte, error) {
-	k, err := parseAzureKey(s.ID)
+	k, err := parseAzureKey(s.ID, id.p.opts.Loopback)
 	if err != nil {
 		return nil, fmt.Errorf("azure stanza: %w", err)
 	}
@@ -610,6 +617,6 @@ func (e *azureCallError) Unwrap() error { return e.err }
 // isAzureKeyURL reports whether a bare key spec is a Key Vault key URL on
 // one of Azure's hosts (a loopback URL needs the azure: prefix).
 func isAzureKeyURL(spec string) bool {
-	k, err := parseAzureKey(spec)
-	return err == nil && !k.loopback
+	_, err := parseAzureKey(spec, false)
+	return err == nil
 }

@@ -44,7 +44,7 @@ func azureVault(t *testing.T) (*azuretest.Vault, keyring.Provider) {
 		t.Setenv(k, "") // restored after the test…
 		os.Unsetenv(k)  // …and unset: azidentity tells an empty value from none
 	}
-	return v, keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second})
+	return v, keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second, Loopback: true})
 }
 
 func azureRecipient(t *testing.T, p keyring.Provider, spec string) keyring.Recipient {
@@ -63,7 +63,7 @@ func dataKey(t *testing.T) []byte {
 }
 
 func TestAzureParseKey(t *testing.T) {
-	p := keyring.NewAzure(keyring.AzureOptions{})
+	p := keyring.NewAzure(keyring.AzureOptions{Loopback: true})
 	ver := "0123456789abcdef0123456789ABCDEF"
 	for spec, want := range map[string]string{
 		"https://my-vault.vault.azure.net/keys/k1":         "https://my-vault.vault.azure.net/keys/k1",
@@ -126,6 +126,22 @@ func TestAzureSplitSpec(t *testing.T) {
 	// A bare loopback URL is no key spec: it could be anything.
 	_, _, err := keyring.SplitSpec("https://127.0.0.1:1/keys/k")
 	require.Error(t, err)
+}
+
+// A loopback vault is a test server: without the option, neither a key
+// spec nor a stanza may name one (the token would go to whatever listens
+// there), and nothing is contacted.
+func TestAzureLoopbackNeedsOptIn(t *testing.T) {
+	v, p := azureVault(t)
+	st, err := azureRecipient(t, p, v.KeyURL("k1")).Wrap(context.Background(), dataKey(t), azureScope)
+	require.NoError(t, err)
+	v.ResetCalls()
+	strict := keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second})
+	_, err = strict.ParseRecipient(context.Background(), v.KeyURL("k1"))
+	require.ErrorContains(t, err, "accepted only with KSEC_AZURE_LOOPBACK=1")
+	_, err = strict.AmbientIdentity().Unwrap(context.Background(), []keyring.Stanza{st}, azureScope)
+	require.ErrorContains(t, err, "accepted only with KSEC_AZURE_LOOPBACK=1")
+	require.Zero(t, v.Calls("challenge")+v.Calls("unwrapkey")+v.Calls("token"))
 }
 
 // The real azkeys client and DefaultAzureCredential against the vault:
@@ -296,7 +312,7 @@ func TestAzureUnreachable(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second)
 
 	// The timeout bounds a vault that never answers.
-	slow := keyring.NewAzure(keyring.AzureOptions{Transport: hangingTransport{}, Timeout: 300 * time.Millisecond, Credential: staticToken{}})
+	slow := keyring.NewAzure(keyring.AzureOptions{Transport: hangingTransport{}, Timeout: 300 * time.Millisecond, Credential: staticToken{}, Loopback: true})
 	start = time.Now()
 	_, err = azureRecipient(t, slow, "https://127.0.0.1:1/keys/k1").Wrap(context.Background(), dataKey(t), azureScope)
 	require.ErrorContains(t, err, "timed out after 300ms")
@@ -322,7 +338,7 @@ func TestAzureCredentialErrors(t *testing.T) {
 	v, _ := azureVault(t)
 	// The token endpoint refuses: a wrong identity header.
 	t.Setenv("IDENTITY_HEADER", "wrong")
-	p := keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second})
+	p := keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second, Loopback: true})
 	_, err := azureRecipient(t, p, v.KeyURL("k1")).Wrap(context.Background(), dataKey(t), azureScope)
 	require.ErrorContains(t, err, "could not get a token")
 	require.Contains(t, strings.Join(hint.All(err), "\n"), "DefaultAzureCredential")
@@ -330,7 +346,7 @@ func TestAzureCredentialErrors(t *testing.T) {
 	require.NotContains(t, err.Error(), "wrong", "the identity header is a secret")
 
 	// A token the vault does not accept: 401 after the challenge.
-	p = keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second, Credential: staticToken{}})
+	p = keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second, Credential: staticToken{}, Loopback: true})
 	_, err = azureRecipient(t, p, v.KeyURL("k1")).Wrap(context.Background(), dataKey(t), azureScope)
 	require.ErrorContains(t, err, "not authenticated")
 	require.NotContains(t, err.Error(), "static-token")

@@ -111,6 +111,7 @@ func (v *Vault) Env() []string {
 	return []string{
 		"AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential",
 		"AZURE_CLIENT_ID=" + v.ClientID,
+		"KSEC_AZURE_LOOPBACK=1",
 		"IDENTITY_ENDPOINT=" + v.Identity.URL + "/msi/token",
 		"IDENTITY_HEADER=" + v.Header,
 		"SSL_CERT_FILE=" + v.CAFile,
