@@ -401,10 +401,14 @@ func (r *azureRecipient) Wrap(ctx context.Context, dataKey []byte, scope Scope) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.p.opts.Timeout)
 	defer cancel()
-	resp, err := c.WrapKey(ctx, k.name, k.version, azkeys.KeyOperationParameters{
-		Algorithm: new(azkeys.EncryptionAlgorithmRSAOAEP256),
-		Value:     azurePlaintext(dataKey, scope),
-	}, nil)
+	var resp azkeys.WrapKeyResponse
+	err = guardSDK(func() (err error) {
+		resp, err = c.WrapKey(ctx, k.name, k.version, azkeys.KeyOperationParameters{
+			Algorithm: new(azkeys.EncryptionAlgorithmRSAOAEP256),
+			Value:     azurePlaintext(dataKey, scope),
+		}, nil)
+		return err
+	})
 	if err != nil {
 		return Stanza{}, r.p.callError(ctx, "wrapkey", k, err)
 	}
@@ -466,10 +470,14 @@ func (id *azureIdentity) unwrap(ctx context.Context, s Stanza, scope Scope) ([]b
 	}
 	ctx, cancel := context.WithTimeout(ctx, id.p.opts.Timeout)
 	defer cancel()
-	resp, err := c.UnwrapKey(ctx, at.name, at.version, azkeys.KeyOperationParameters{
-		Algorithm: new(azkeys.EncryptionAlgorithmRSAOAEP256),
-		Value:     ciphertext,
-	}, nil)
+	var resp azkeys.UnwrapKeyResponse
+	err = guardSDK(func() (err error) {
+		resp, err = c.UnwrapKey(ctx, at.name, at.version, azkeys.KeyOperationParameters{
+			Algorithm: new(azkeys.EncryptionAlgorithmRSAOAEP256),
+			Value:     ciphertext,
+		}, nil)
+		return err
+	})
 	if err != nil {
 		var re *azcore.ResponseError
 		if errors.As(err, &re) && re.StatusCode == http.StatusBadRequest {
@@ -482,6 +490,22 @@ func (id *azureIdentity) unwrap(ctx context.Context, s Stanza, scope Scope) ([]b
 		return nil, err
 	}
 	return openAzurePlaintext(resp.Result, at.String(), scope)
+}
+
+// errSDKPanic says the SDK panicked on what the vault sent.
+var errSDKPanic = errors.New("the Key Vault client failed on the vault's reply")
+
+// guardSDK turns a panic of the SDK into an error. Its challenge parser
+// indexes the authorization URL's path unchecked (azkeys v1.5.0), so a
+// malformed WWW-Authenticate header would otherwise crash ksec. The call
+// runs on this goroutine, so the panic can be caught here.
+func guardSDK(call func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errSDKPanic
+		}
+	}()
+	return call()
 }
 
 // callError names the key and the operation, says what went wrong in one
@@ -522,6 +546,8 @@ func (p *azureProvider) callError(ctx context.Context, op string, k azureKey, er
 		return wrap(fmt.Sprintf("HTTP %d: %s", re.StatusCode, detail))
 	case errors.As(err, &authErr), strings.Contains(err.Error(), "Credential"):
 		return wrap("could not get a token: "+sdkText(err.Error(), 400), hintAzureCred)
+	case errors.Is(err, errSDKPanic):
+		return wrap(err.Error(), "something between ksec and Key Vault (a proxy, a captive portal) answered instead of Key Vault")
 	case errors.Is(err, errReplyTooLarge):
 		return wrap("the reply is larger than the "+fmt.Sprint(maxReply>>10)+" KiB any answer about a data key needs",
 			"something between ksec and Key Vault (a proxy, a captive portal) answered instead of Key Vault")

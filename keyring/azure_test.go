@@ -159,6 +159,7 @@ func TestAzureRoundTrip(t *testing.T) {
 	require.Equal(t, 1, v.Calls("token"))
 	require.Equal(t, 1, v.Calls("wrapkey"))
 	require.NotContains(t, string(st.Wrapped), string(key))
+	require.Zero(t, v.Calls("body-before-auth"), "the data key is sent only once the challenge is answered")
 
 	got, err := p.AmbientIdentity().Unwrap(context.Background(), []keyring.Stanza{st}, azureScope)
 	require.NoError(t, err)
@@ -332,6 +333,19 @@ func TestAzureBadReplies(t *testing.T) {
 		require.ErrorContains(t, err, want, mode)
 		require.NotContains(t, err.Error(), "\n", mode)
 	}
+}
+
+// A challenge the SDK cannot parse (its parser indexes the authorization
+// URL's path without checking) is an error, not a crash.
+func TestAzureBadChallenge(t *testing.T) {
+	v, _ := azureVault(t)
+	v.SetReply(azuretest.ReplyBadChallenge)
+	p := keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second, Loopback: true})
+	_, err := azureRecipient(t, p, v.KeyURL("k1")).Wrap(context.Background(), dataKey(t), azureScope)
+	require.ErrorContains(t, err, "the Key Vault client failed on the vault's reply")
+	_, err = p.AmbientIdentity().Unwrap(context.Background(), []keyring.Stanza{{Type: "azure", ID: v.KeyURL("k1"),
+		Wrapped: append([]byte{1, 32}, append([]byte(strings.Repeat("a", 32)), make([]byte, 256)...)...)}}, azureScope)
+	require.ErrorContains(t, err, "the Key Vault client failed on the vault's reply")
 }
 
 func TestAzureCredentialErrors(t *testing.T) {

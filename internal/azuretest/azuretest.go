@@ -41,6 +41,8 @@ const (
 	ReplyHuge      = "huge"      // a 1 MiB JSON reply
 	ReplyMalformed = "malformed" // a 200 reply that is not JSON
 	ReplyWrongKID  = "wrong-kid" // a reply naming another key
+	// ReplyBadChallenge sends a challenge whose authorization is not a URL.
+	ReplyBadChallenge = "bad-challenge"
 )
 
 // Vault is an in-process Key Vault and its token endpoint.
@@ -151,7 +153,9 @@ func (v *Vault) SetReply(mode string) {
 
 // Calls returns how many times an operation was served: "wrapkey",
 // "unwrapkey" (authenticated calls only), "challenge" (401 answers) or
-// "token" (tokens handed out).
+// "token" (tokens handed out) or "body-before-auth" (unauthenticated
+// requests that carried a body: a client must not send the data key
+// before it has seen the challenge).
 func (v *Vault) Calls(op string) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -203,12 +207,21 @@ func (v *Vault) serveVault(w http.ResponseWriter, r *http.Request) {
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	v.mu.Lock()
 	valid := ok && v.tokens[auth]
+	mode := v.reply
 	if !valid {
 		v.calls["challenge"]++
+		var one [1]byte
+		if n, _ := r.Body.Read(one[:]); n > 0 {
+			v.calls["body-before-auth"]++
+		}
 	}
 	v.mu.Unlock()
 	if !valid {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization="https://login.microsoftonline.com/%s", resource="%s"`, Tenant, Resource))
+		authz := "https://login.microsoftonline.com/" + Tenant
+		if mode == ReplyBadChallenge {
+			authz = "x"
+		}
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization="%s", resource="%s"`, authz, Resource))
 		vaultError(w, http.StatusUnauthorized, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
 		return
 	}
@@ -238,7 +251,6 @@ func (v *Vault) serveVault(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	versions, known := v.keys[name]
 	denied := v.denied[name]
-	mode := v.reply
 	v.calls[op]++
 	var key *version
 	for _, k := range versions {
