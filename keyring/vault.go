@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,7 +163,7 @@ func parseVaultKey(spec string) (vaultKey, error) {
 	case u.RawPath != "" || strings.Contains(u.Path, "%"):
 		return bad("its path has escaped characters")
 	}
-	host := strings.ToLower(u.Host)
+	host := vaultHost(u)
 	if u.Scheme == "http" && !isLoopbackEndpoint(host) {
 		return vaultKey{}, hint.Wrap(fmt.Errorf("transit key URL %s: plain http would send the token and the data key in the clear", spec),
 			"use https://; plain http is accepted only for a Vault on this machine (127.0.0.1, ::1, localhost), such as a dev server")
@@ -182,6 +183,54 @@ func parseVaultKey(spec string) (vaultKey, error) {
 		}
 	}
 	return vaultKey{base: u.Scheme + "://" + host, prefix: prefix, name: name}, nil
+}
+
+// vaultHost is a URL's host in lower case, without the scheme's default port.
+func vaultHost(u *url.URL) string {
+	host := strings.ToLower(u.Host)
+	switch {
+	case u.Scheme == "https" && strings.HasSuffix(host, ":443"):
+		host = strings.TrimSuffix(host, ":443")
+	case u.Scheme == "http" && strings.HasSuffix(host, ":80"):
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return host
+}
+
+// vaultOrigin is the scheme://host[:port] of an address such as VAULT_ADDR,
+// in the form vaultKey.base has; "" when it is not a URL.
+func vaultOrigin(addr string) string {
+	u, err := url.Parse(strings.TrimSpace(addr))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Scheme + "://" + vaultHost(u)
+}
+
+// trusted checks that the key's server is one the user named in the
+// environment: VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS. A recipient URL is
+// read from the file, which anyone with write access to the repository can
+// change; without this check, pointing it at their own server would collect
+// the token of whoever decrypts next (a CI job, say).
+func (p *vaultProvider) trusted(op string, k vaultKey) error {
+	var origins []string
+	for _, n := range []string{"VAULT_ADDR", "BAO_ADDR", "KSEC_VAULT_ADDRS"} {
+		for _, a := range strings.Split(p.opts.Getenv(n), ",") {
+			if o := vaultOrigin(a); o != "" {
+				origins = append(origins, o)
+			}
+		}
+	}
+	if slices.Contains(origins, k.base) {
+		return nil
+	}
+	what := "none is set"
+	if len(origins) > 0 {
+		what = "here: " + strings.Join(origins, ", ")
+	}
+	return hint.Wrap(fmt.Errorf("vault transit %s with %s: ksec contacts only the Vault servers named by VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS (%s), not %s", op, k.ID(), what, k.base),
+		fmt.Sprintf("if %s is your Vault, set VAULT_ADDR to it, or add it to KSEC_VAULT_ADDRS (a comma-separated list); "+
+			"a recipient URL changed in a file can be an attempt to collect your Vault token", k.base))
 }
 
 // vaultName reports whether s is one path segment as Vault names mounts,
@@ -438,6 +487,9 @@ type vaultReply struct {
 // secrets are strings of the request (the plaintext) that must never be
 // echoed in an error, should the server put them into its message.
 func (p *vaultProvider) call(ctx context.Context, op string, k vaultKey, req map[string]string, out any, scope Scope, secrets ...string) error {
+	if err := p.trusted(op, k); err != nil {
+		return err
+	}
 	if err := p.init(); err != nil {
 		return err
 	}

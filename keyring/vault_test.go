@@ -45,7 +45,7 @@ func vaultShared(t *testing.T) *vaulttest.Server {
 // vaultEnv is an environment for the provider: the server's root token and
 // CA, a HOME without a token file, plus the overrides ("" removes).
 func vaultEnv(t *testing.T, s *vaulttest.Server, overrides ...string) func(string) string {
-	env := map[string]string{"VAULT_TOKEN": s.Token, "VAULT_CACERT": s.CACert, "HOME": t.TempDir()}
+	env := map[string]string{"VAULT_ADDR": s.Addr, "VAULT_TOKEN": s.Token, "VAULT_CACERT": s.CACert, "HOME": t.TempDir()}
 	for _, o := range overrides {
 		k, v, _ := strings.Cut(o, "=")
 		env[k] = v
@@ -88,6 +88,8 @@ func TestVaultParseRecipient(t *testing.T) {
 		"http://127.0.0.1:8200/v1/transit/keys/dev":                   "http://127.0.0.1:8200/v1/transit/keys/dev",
 		"http://localhost:8200/v1/transit/keys/dev":                   "http://localhost:8200/v1/transit/keys/dev",
 		"https://[::1]:8200/v1/keys/keys/keys":                        "https://[::1]:8200/v1/keys/keys/keys",
+		"https://vault.example.com:443/v1/transit/keys/k":             "https://vault.example.com/v1/transit/keys/k",
+		"http://localhost:80/v1/transit/keys/k":                       "http://localhost/v1/transit/keys/k",
 	} {
 		r, err := p.ParseRecipient(context.Background(), spec)
 		require.NoError(t, err, spec)
@@ -268,17 +270,20 @@ func TestVaultStrictStanza(t *testing.T) {
 	}
 }
 
+// Tokens, CAs and trusted servers come from the environment's every source.
 func TestVaultTokenSources(t *testing.T) {
 	s := vaultShared(t)
 	key := s.KeyURL("transit", "k1")
 	home := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(home, ".vault-token"), []byte(s.Token+"\n"), 0o600))
 	for name, env := range map[string][]string{
-		"VAULT_TOKEN":    {"VAULT_TOKEN=" + s.Token},
-		"BAO_TOKEN":      {"VAULT_TOKEN=", "BAO_TOKEN=" + s.Token},
-		"~/.vault-token": {"VAULT_TOKEN=", "HOME=" + home},
-		"BAO_CACERT":     {"VAULT_CACERT=", "BAO_CACERT=" + s.CACert},
-		"VAULT_CAPATH":   {"VAULT_CACERT=", "VAULT_CAPATH=" + filepath.Dir(s.CACert)},
+		"VAULT_TOKEN":      {"VAULT_TOKEN=" + s.Token},
+		"BAO_TOKEN":        {"VAULT_TOKEN=", "BAO_TOKEN=" + s.Token},
+		"~/.vault-token":   {"VAULT_TOKEN=", "HOME=" + home},
+		"BAO_CACERT":       {"VAULT_CACERT=", "BAO_CACERT=" + s.CACert},
+		"VAULT_CAPATH":     {"VAULT_CACERT=", "VAULT_CAPATH=" + filepath.Dir(s.CACert)},
+		"BAO_ADDR":         {"VAULT_ADDR=", "BAO_ADDR=" + s.Addr + "/"},
+		"KSEC_VAULT_ADDRS": {"VAULT_ADDR=https://vault.example.com", "KSEC_VAULT_ADDRS=https://x.example, " + s.Addr},
 	} {
 		_, err := vaultWrap(t, vaultProvider(t, s, env...), key, randomKey(t), vaultScope)
 		require.NoError(t, err, name)
@@ -346,7 +351,7 @@ func TestVaultErrors(t *testing.T) {
 		{name: "sealed", sealed: true, decrypt: true,
 			want: dec + key + ": Vault at " + strings.TrimPrefix(s.Addr, "https://") + " is unavailable: Vault is sealed\n" +
 				"a sealed Vault must be unsealed by its operators (vault operator unseal), then try again"},
-		{name: "unreachable", spec: "https://127.0.0.1:1/v1/transit/keys/k1",
+		{name: "unreachable", spec: "https://127.0.0.1:1/v1/transit/keys/k1", env: []string{"KSEC_VAULT_ADDRS=https://127.0.0.1:1"},
 			want: enc + "https://127.0.0.1:1/v1/transit/keys/k1: cannot reach Vault at 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused\n" +
 				"check that Vault runs at https://127.0.0.1:1 and the network path to it (proxy settings HTTPS_PROXY/NO_PROXY, VPN, firewall)"},
 		{name: "no such mount", spec: s.KeyURL("transit2", "k1"),
@@ -378,9 +383,25 @@ func TestVaultErrors(t *testing.T) {
 		{name: "untrusted certificate", env: []string{"VAULT_CACERT="},
 			want: enc + key + ": the server's TLS certificate is not trusted: tls: failed to verify certificate: x509: certificate signed by unknown authority\n" +
 				"set VAULT_CACERT to the file of the CA that signed Vault's certificate (VAULT_SKIP_VERIFY=true turns the check off: only ever for a test server)"},
-		{name: "plain http to a TLS server", spec: strings.Replace(key, "https://", "http://", 1),
+		{name: "plain http to a TLS server", spec: strings.Replace(key, "https://", "http://", 1), env: []string{"VAULT_ADDR=" + strings.Replace(s.Addr, "https://", "http://", 1)},
 			want: enc + strings.Replace(key, "https://", "http://", 1) + ": HTTP 400, and the reply is not Vault's JSON\n" +
 				"is " + strings.Replace(s.Addr, "https://", "http://", 1) + " a Vault or OpenBao server? a proxy or another service may have answered"},
+		{name: "a server the environment does not name", spec: "https://vault.attacker.example/v1/transit/keys/k1",
+			want: enc + "https://vault.attacker.example/v1/transit/keys/k1: ksec contacts only the Vault servers named by " +
+				"VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS (here: " + s.Addr + "), not https://vault.attacker.example\n" +
+				"if https://vault.attacker.example is your Vault, set VAULT_ADDR to it, or add it to KSEC_VAULT_ADDRS (a comma-separated list); " +
+				"a recipient URL changed in a file can be an attempt to collect your Vault token"},
+		{name: "another server named", env: []string{"VAULT_ADDR=https://vault.example.com:443/", "BAO_ADDR=https://bao.example.com:8200",
+			"KSEC_VAULT_ADDRS=https://a.example.com, not a url,http://127.0.0.1:8200"}, decrypt: true,
+			want: dec + key + ": ksec contacts only the Vault servers named by VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS " +
+				"(here: https://vault.example.com, https://bao.example.com:8200, https://a.example.com, http://127.0.0.1:8200), not " + s.Addr + "\n" +
+				"if " + s.Addr + " is your Vault, set VAULT_ADDR to it, or add it to KSEC_VAULT_ADDRS (a comma-separated list); " +
+				"a recipient URL changed in a file can be an attempt to collect your Vault token"},
+		{name: "no server named", env: []string{"VAULT_ADDR="}, decrypt: true,
+			want: dec + key + ": ksec contacts only the Vault servers named by " +
+				"VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS (none is set), not " + s.Addr + "\n" +
+				"if " + s.Addr + " is your Vault, set VAULT_ADDR to it, or add it to KSEC_VAULT_ADDRS (a comma-separated list); " +
+				"a recipient URL changed in a file can be an attempt to collect your Vault token"},
 		{name: "bad VAULT_SKIP_VERIFY", env: []string{"VAULT_SKIP_VERIFY=maybe"},
 			want: `vault: VAULT_SKIP_VERIFY="maybe" is not true or false`},
 		{name: "token with a newline", env: []string{"VAULT_TOKEN=abc\ndef"},
@@ -462,6 +483,7 @@ func TestVaultPlainHTTPLoopback(t *testing.T) {
 	require.Equal(t, dataKey, got)
 
 	// An https:// URL for it: the server does not speak TLS.
+	p = vaultProvider(t, s, "KSEC_VAULT_ADDRS="+strings.Replace(s.Addr, "http://", "https://", 1))
 	_, err = vaultWrap(t, p, strings.Replace(s.KeyURL("transit", "dev"), "http://", "https://", 1), dataKey, vaultScope)
 	require.ErrorContains(t, err, "the server does not speak TLS")
 }

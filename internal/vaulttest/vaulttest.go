@@ -167,10 +167,10 @@ func (s *Server) KeyURL(prefix, name string) string {
 	return s.Addr + "/v1/" + prefix + "/keys/" + name
 }
 
-// Env returns the environment that lets ksec reach the server with the
-// root token and trust its CA.
+// Env returns the environment that lets ksec reach the server (VAULT_ADDR)
+// with the root token and trust its CA.
 func (s *Server) Env() []string {
-	return []string{"VAULT_TOKEN=" + s.Token, "VAULT_CACERT=" + s.CACert}
+	return []string{"VAULT_ADDR=" + s.Addr, "VAULT_TOKEN=" + s.Token, "VAULT_CACERT=" + s.CACert}
 }
 
 // Do sends one request with the root token; body may be nil. It returns
