@@ -571,4 +571,3 @@ func (s *server) transit(ctx context.Context, w http.ResponseWriter, m *mount, o
 	}
 	replyData(w, map[string]any{"plaintext": pt}, warnings)
 }
-
