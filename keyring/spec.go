@@ -15,8 +15,8 @@ var specTypes = []string{"pgp", "aws", "gcp", "age", "vault"}
 // SplitSpec returns a key spec's type and the rest. Explicit "TYPE:" prefixes
 // win; bare forms are recognised by shape: 40 hex digits (with or without
 // gpg's spaces), a 16-hex key ID, an email address or an existing file
-// (pgp), an AWS KMS ARN (aws), a Cloud KMS key name (gcp), an age or SSH
-// public key (age).
+// (pgp), an AWS KMS ARN (aws), a Cloud KMS key name (gcp), a transit key
+// URL https://…/v1/…/keys/NAME (vault), an age or SSH public key (age).
 func SplitSpec(spec string) (typ, rest string, err error) {
 	for _, t := range specTypes {
 		if r, ok := strings.CutPrefix(spec, t+":"); ok {

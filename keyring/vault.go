@@ -224,10 +224,11 @@ func (p *vaultProvider) trusted(op string, k vaultKey) error {
 	if slices.Contains(origins, k.base) {
 		return nil
 	}
-	what := "none is set"
-	if len(origins) > 0 {
-		what = "here: " + strings.Join(origins, ", ")
+	if len(origins) == 0 {
+		return hint.Wrap(fmt.Errorf("vault transit %s with %s: VAULT_ADDR is not set", op, k.ID()),
+			fmt.Sprintf("to use this key, set VAULT_ADDR=%s and a token (VAULT_TOKEN); ksec contacts only the Vault servers that VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS name", k.base))
 	}
+	what := "here: " + strings.Join(origins, ", ")
 	return hint.Wrap(fmt.Errorf("vault transit %s with %s: ksec contacts only the Vault servers named by VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS (%s), not %s", op, k.ID(), what, k.base),
 		fmt.Sprintf("if %s is your Vault, set VAULT_ADDR to it, or add it to KSEC_VAULT_ADDRS (a comma-separated list); "+
 			"a recipient URL changed in a file can be an attempt to collect your Vault token", k.base))

@@ -398,10 +398,8 @@ func TestVaultErrors(t *testing.T) {
 				"if " + s.Addr + " is your Vault, set VAULT_ADDR to it, or add it to KSEC_VAULT_ADDRS (a comma-separated list); " +
 				"a recipient URL changed in a file can be an attempt to collect your Vault token"},
 		{name: "no server named", env: []string{"VAULT_ADDR="}, decrypt: true,
-			want: dec + key + ": ksec contacts only the Vault servers named by " +
-				"VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS (none is set), not " + s.Addr + "\n" +
-				"if " + s.Addr + " is your Vault, set VAULT_ADDR to it, or add it to KSEC_VAULT_ADDRS (a comma-separated list); " +
-				"a recipient URL changed in a file can be an attempt to collect your Vault token"},
+			want: dec + key + ": VAULT_ADDR is not set\n" +
+				"to use this key, set VAULT_ADDR=" + s.Addr + " and a token (VAULT_TOKEN); ksec contacts only the Vault servers that VAULT_ADDR, BAO_ADDR or KSEC_VAULT_ADDRS name"},
 		{name: "bad VAULT_SKIP_VERIFY", env: []string{"VAULT_SKIP_VERIFY=maybe"},
 			want: `vault: VAULT_SKIP_VERIFY="maybe" is not true or false`},
 		{name: "token with a newline", env: []string{"VAULT_TOKEN=abc\ndef"},
