@@ -25,6 +25,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/ksec-dev/ksec/internal/kmstest"
+	"github.com/ksec-dev/ksec/internal/vaulttest"
 	"github.com/ksec-dev/ksec/manifest"
 )
 
@@ -310,6 +311,28 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("decrypt when AWS KMS refuses", false, 4, aws.Env(), "decrypt", awsFile)
 	run("encrypt when AWS KMS refuses", false, -1, aws.Env(), "encrypt", "-k", "aws:"+aws.KeyARN, plain)
 	run("decrypt with a disabled AWS key", false, -1, aws.Env(), "decrypt", b.file("aws2.yaml", bytes.ReplaceAll(mustRead(t, awsFile), []byte(aws.KeyARN), []byte(aws.DisabledKeyARN))))
+
+	// Vault transit that refuses, is sealed or answers garbage: the errors
+	// name keys, never the token or data keys.
+	vs := vaulttest.ForTest(t)
+	must(t, vs.CreateKey("transit", "leak", "aes256-gcm96"))
+	l.keys = append(l.keys, vs.Token)
+	vaultKey := vs.KeyURL("transit", "leak")
+	vaultFile := filepath.Join(b.dir, "vault.yaml")
+	run("encrypt for Vault and age", false, 0, vs.Env(), "encrypt", "-k", "vault:"+vaultKey, "-k", aliceR, "-o", vaultFile, plain)
+	l.dataKeys(vaultFile)
+	run("decrypt with Vault", true, 0, vs.Env(), "decrypt", vaultFile)
+	// (A server that ignores associated_data cannot open a bound key: exit 5.)
+	for fault, code := range map[string]int{"huge": 4, "malformed": 4, "ignore-aad": 5} {
+		must(t, vs.SetFault(fault))
+		run("decrypt when Vault answers "+fault, false, code, vs.Env(), "decrypt", vaultFile)
+		run("encrypt when Vault answers "+fault, false, -1, vs.Env(), "encrypt", "-k", "vault:"+vaultKey, plain)
+	}
+	must(t, vs.SetFault(""))
+	run("decrypt with a wrong Vault token", false, 4, append(vs.Env(), "VAULT_TOKEN=hvs.wrong-leak-Qz4"), "decrypt", vaultFile)
+	must(t, vs.Seal())
+	run("decrypt when Vault is sealed", false, 4, vs.Env(), "decrypt", vaultFile)
+	run("encrypt when Vault is sealed", false, -1, vs.Env(), "encrypt", "-k", "vault:"+vaultKey, plain)
 
 	// Every command in ksec --help has been run above.
 	help := b.run(nil, nil, "--help").stdout

@@ -21,6 +21,7 @@ func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
 		keyring.NewPGP(keyring.PGPOptions{}),
 		keyring.NewAWS(keyring.AWSOptions{}),
 		keyring.NewGCP(keyring.GCPOptions{Endpoint: sys.Getenv("KSEC_GCP_KMS_ENDPOINT")}),
+		keyring.NewVault(keyring.VaultOptions{Getenv: sys.Getenv}),
 	}
 	files := append([]string(nil), identityFiles...)
 	if env := sys.Getenv("KSEC_IDENTITY_FILE"); env != "" {
