@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
-	"strings"
 	"text/template"
 
 	"github.com/spf13/cobra"
@@ -54,7 +53,8 @@ Other output forms (kubesec compatible):
   --template TEXT     a Go template run for each Secret, e.g. '{{ .data.password | base64decode }}'
                       (functions: base64decode, base64encode)
   --extract KEY       print one value raw, e.g. data.tls.crt or stringData.token
-                      (data values decoded); --secret picks the Secret in a stream`,
+                      (data values decoded), or SOPS's form '["data"]["tls.crt"]';
+                      --secret picks the Secret in a stream`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Files = args
 			if len(args) == 1 {
@@ -101,6 +101,11 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return usagef("-i/--in-place writes a manifest; --template and --extract do not make one")
 	case opts.Secret != "" && opts.Extract == "":
 		return usagef("--secret goes with --extract")
+	}
+	if opts.Extract != "" {
+		if _, _, err := extractPath(opts.Extract); err != nil {
+			return err // before any key is asked for
+		}
 	}
 	var tmpl *template.Template
 	if opts.Template != "" {
@@ -247,9 +252,9 @@ func extract(st *manifest.Stream, secret, what string) ([]byte, error) {
 		return nil, err
 	}
 	s := st.Secrets[index]
-	field, key, ok := strings.Cut(what, ".")
-	if !ok || (field != "data" && field != "stringData") {
-		field, key = "", what
+	field, key, err := extractPath(what)
+	if err != nil {
+		return nil, err
 	}
 	// Without a field, the value Kubernetes applies: stringData wins over
 	// data (a key in both is warned about).
