@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -19,7 +20,7 @@ func init() { scriptCommands["usesops"] = cmdUseSOPS }
 //
 // puts the real sops on PATH as "sops" (for exec sops … and for ksec
 // import), with SOPS_DISABLE_VERSION_CHECK=1 so it never reaches the
-// network. (Scripts start without SOPS's own settings: testscript's
+// network, and $AGE_ALICE_SECRET to alice's age secret key. (Scripts start without SOPS's own settings: testscript's
 // environment holds only what setupScript gives it.)
 func cmdUseSOPS(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 0 {
@@ -31,6 +32,12 @@ func cmdUseSOPS(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.Symlink(bin, filepath.Join(dir, "sops")))
 	ts.Setenv("PATH", dir+string(os.PathListSeparator)+ts.Getenv("PATH"))
 	ts.Setenv("SOPS_DISABLE_VERSION_CHECK", "1")
+	// alice's age secret key, for SOPS_AGE_KEY.
+	for _, line := range strings.Split(ts.ReadFile("alice.agekey"), "\n") {
+		if strings.HasPrefix(line, "AGE-SECRET-KEY-") {
+			ts.Setenv("AGE_ALICE_SECRET", line)
+		}
+	}
 }
 
 // sopsBinary builds (or finds in the cache) the real sops.

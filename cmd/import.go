@@ -217,8 +217,8 @@ func importFile(ctx context.Context, sys *System, kr *keyring.Keyring, runner *s
 		fmt.Fprintf(sys.Err, "ksec: note: %s%s\n", prefix, n)
 	}
 	if len(exposed.Fields) > 0 {
-		fmt.Fprintf(sys.Err, "ksec: note: %sSOPS had encrypted %s outside data and stringData, which ksec keeps readable: %s\n",
-			prefix, countOf(len(exposed.Fields), "value", "values"), strings.Join(exposed.Fields, ", "))
+		fmt.Fprintf(sys.Err, "ksec: note: %sSOPS had encrypted values outside data and stringData, which ksec keeps readable: %s\n",
+			prefix, strings.Join(exposed.Fields, "; "))
 	}
 	if exposed.Comments > 0 {
 		fmt.Fprintf(sys.Err, "ksec: warning: %sSOPS had encrypted %s; ksec keeps comments readable: check them before you commit\n",

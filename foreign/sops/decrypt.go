@@ -64,9 +64,10 @@ func (e *RunError) Error() string {
 	what := "sops could not decrypt the file"
 	switch e.Code {
 	case 51, 52, 24, 25:
-		what = "sops refused the file: it fails SOPS's integrity check (MAC or a value does not verify)"
+		what = "sops refused the file: a value or the MAC does not verify"
 	case 128:
-		what = "sops found no key that decrypts the file"
+		// Its last line ends a paragraph ("…but none were."): no help.
+		return "sops found no key that decrypts the file (sops exit status 128)"
 	}
 	if e.Reason == "" {
 		return fmt.Sprintf("%s (sops exit status %d)", what, e.Code)

@@ -20,7 +20,10 @@ type Exposure struct {
 	NotSecrets []string
 	// Fields are values of Secrets outside data and stringData that SOPS
 	// encrypted (metadata, type, …): readable in ksec's format, by design.
+	// One entry per Secret: "Secret NS/NAME (apiVersion, metadata.name)".
 	Fields []string
+
+	fields [][2]string // Secret, its paths joined
 	// Comments counts the comments SOPS encrypted; ksec keeps comments as
 	// they are, readable.
 	Comments int
@@ -88,7 +91,14 @@ func (e *Exposure) classify(doc int, plain *yaml.Node, path []string) {
 	if ns := field(child(obj, "metadata"), "namespace"); ns != "" {
 		name = ns + "/" + name
 	}
-	e.Fields = append(e.Fields, fmt.Sprintf("Secret %s: %s", name, strings.Join(path, ".")))
+	p := strings.Join(path, ".")
+	if n := len(e.fields); n > 0 && e.fields[n-1][0] == where+name {
+		e.fields[n-1][1] += ", " + p
+		e.Fields[n-1] = fmt.Sprintf("Secret %s (%s)", name, e.fields[n-1][1])
+		return
+	}
+	e.fields = append(e.fields, [2]string{where + name, p})
+	e.Fields = append(e.Fields, fmt.Sprintf("Secret %s (%s)", name, p))
 }
 
 // documents decodes a YAML (or JSON) stream into its documents' roots.

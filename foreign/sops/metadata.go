@@ -157,7 +157,8 @@ func (b *sopsBlock) metadata() *Metadata {
 		{"unencrypted_regex", b.UnencryptedRegex}, {"encrypted_regex", b.EncryptedRegex},
 		{"unencrypted_comment_regex", b.UnencryptedCRegex}, {"encrypted_comment_regex", b.EncryptedCRegex},
 	} {
-		if o.value != "" {
+		// _unencrypted is SOPS's default suffix, written into every file.
+		if o.value != "" && (o.name != "unencrypted_suffix" || o.value != "_unencrypted") {
 			m.Notes = append(m.Notes, o.name+" does not carry over: ksec encrypts every data and stringData value and nothing else")
 		}
 	}

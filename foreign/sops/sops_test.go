@@ -126,7 +126,7 @@ func TestExposed(t *testing.T) {
 	e, err := Exposed([]byte(enc), []byte(plain))
 	require.NoError(t, err)
 	require.Equal(t, []string{"document 2 (ConfigMap)", "document 3, item 2 (ConfigMap)"}, e.NotSecrets)
-	require.Equal(t, []string{"Secret prod/db: apiVersion", "Secret prod/db: kind", "Secret prod/db: metadata.name", "Secret prod/db: metadata.namespace"}, e.Fields)
+	require.Equal(t, []string{"Secret prod/db (apiVersion, kind, metadata.name, metadata.namespace)"}, e.Fields)
 	require.Equal(t, 1, e.Comments)
 
 	_, err = Exposed([]byte(enc), []byte("a: b\n"))
