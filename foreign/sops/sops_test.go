@@ -209,7 +209,7 @@ rules:
 	require.Equal(t, []string{"age:age1c", "age:age1d"}, keys)
 
 	for src, msg := range map[string]string{
-		"stores: {}\n":                     "has no creation_rules",
+		"stores: {}\n":                      "has no creation_rules",
 		"creation_rules: [{age: [1, 2]}]\n": "age: a list of strings",
 		"creation_rules: x\n":               "not a SOPS configuration",
 	} {
