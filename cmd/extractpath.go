@@ -10,20 +10,22 @@ import (
 // extractPath reads --extract's argument: FIELD.KEY, a bare KEY, or SOPS's
 // form ["FIELD"]["KEY"] (each part a double-quoted string, as SOPS takes
 // it), so a SOPS user's scripts keep working. field is "" when not given.
-func extractPath(what string) (field, key string, err error) {
+// asWritten is set for SOPS's form: SOPS prints a value as the manifest
+// holds it (a data value in base64), and scripts written for it expect that.
+func extractPath(what string) (field, key string, asWritten bool, err error) {
 	if !strings.HasPrefix(what, "[") {
 		field, key, ok := strings.Cut(what, ".")
 		if !ok || (field != "data" && field != "stringData") {
-			return "", what, nil
+			return "", what, false, nil
 		}
-		return field, key, nil
+		return field, key, false, nil
 	}
 	parts, ok := sopsPath(what)
 	if !ok || len(parts) != 2 || (parts[0] != "data" && parts[0] != "stringData") {
-		return "", "", hint.Wrap(usagef("--extract %s: the SOPS form is [\"data\"][\"KEY\"] or [\"stringData\"][\"KEY\"]", strconv.Quote(what)),
+		return "", "", false, hint.Wrap(usagef("--extract %s: the SOPS form is [\"data\"][\"KEY\"] or [\"stringData\"][\"KEY\"]", strconv.Quote(what)),
 			"or write it the ksec way: --extract data.KEY")
 	}
-	return parts[0], parts[1], nil
+	return parts[0], parts[1], true, nil
 }
 
 // sopsPath splits ["a"]["b"]… into its strings.
