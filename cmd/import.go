@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -211,7 +212,7 @@ func importFile(ctx context.Context, sys *System, kr *keyring.Keyring, runner *s
 	if err := envelope.Encrypt(ctx, st, kr, envelope.Recipients{Set: recipients}); err != nil {
 		return nil, nil, err
 	}
-	out := st.Bytes()
+	out := bytes.Clone(st.Bytes()) // plain, which st may share, is wiped on return
 	prefix := filePrefix(file)
 	for _, n := range meta.Notes {
 		fmt.Fprintf(sys.Err, "ksec: note: %s%s\n", prefix, n)
