@@ -50,6 +50,8 @@ func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
 		identities = append(identities, id)
 	}
 	identities = append(identities, keyring.NewDefaultAgeIdentity(keyring.DefaultAgeIdentityFile(sys.Getenv)))
+	// Then where SOPS users keep their age keys (see docs/MIGRATING.md).
+	identities = append(identities, keyring.SOPSAgeIdentities(sys.Getenv)...)
 	return keyring.New(providers, identities), nil
 }
 

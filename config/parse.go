@@ -64,7 +64,7 @@ func Parse(data []byte, path string) (*Config, error) {
 	}
 	fields, err := p.fields(root, "the file", func(name string) string {
 		if name == "creation_rules" {
-			return `ksec's rules are under rules:, not creation_rules:`
+			return `ksec's rules are under rules:, not creation_rules: (ksec init --from-sops converts a .sops.yaml)`
 		}
 		return ""
 	}, "rules")
