@@ -627,7 +627,7 @@ func (m *merger) plan(ctx context.Context, scope keyring.Scope) (*plan, error) {
 	p := &plan{}
 	for _, i := range []int{ours, theirs, base} {
 		o := sides[i]
-		if o == nil || (i == base && rotated) || !usable(o.DataKey) {
+		if o == nil || (rotated && bytes.Equal(o.DataKey, sides[base].DataKey)) || !usable(o.DataKey) {
 			continue
 		}
 		p.dataKey = o.DataKey

@@ -1,0 +1,411 @@
+package mergedriver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ksec-dev/ksec/crypto"
+	"github.com/ksec-dev/ksec/envelope"
+	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/manifest"
+)
+
+const plain = `apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: prod
+  labels:
+    app: db
+type: Opaque
+# the database login
+stringData:
+  user: admin
+  password: hunter2
+  host: db.local
+data:
+  cert: Y2VydC1ieXRlcw==
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  mode: fast
+`
+
+// fixture holds two age keys and a keyring that can open both.
+type fixture struct {
+	t          *testing.T
+	ctx        context.Context
+	alice, bob string // recipients
+	kr         *keyring.Keyring
+	aliceOnly  *keyring.Keyring
+	bobOnly    *keyring.Keyring
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Fatalf("the merge driver needs git: %v", err)
+	}
+	f := &fixture{t: t, ctx: context.Background()}
+	var ids []keyring.Identity
+	for i, name := range []*string{&f.alice, &f.bob} {
+		id, err := age.GenerateX25519Identity()
+		require.NoError(t, err)
+		*name = id.Recipient().String()
+		parsed, err := keyring.ParseIdentityString(id.String(), "test")
+		require.NoError(t, err)
+		ids = append(ids, parsed)
+		if i == 0 {
+			f.aliceOnly = keyring.New([]keyring.Provider{keyring.NewAge()}, ids[:1])
+		}
+	}
+	f.kr = keyring.New([]keyring.Provider{keyring.NewAge()}, ids)
+	f.bobOnly = keyring.New([]keyring.Provider{keyring.NewAge()}, ids[1:])
+	return f
+}
+
+func (f *fixture) recipients(specs ...string) []keyring.Recipient {
+	var out []keyring.Recipient
+	for _, s := range specs {
+		r, err := f.kr.ParseRecipient(f.ctx, s)
+		require.NoError(f.t, err)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (f *fixture) encrypt(src string, rs envelope.Recipients) []byte {
+	f.t.Helper()
+	st, err := manifest.Parse([]byte(src))
+	require.NoError(f.t, err)
+	require.NoError(f.t, envelope.Encrypt(f.ctx, st, f.kr, rs))
+	return st.Bytes()
+}
+
+// patch sets stringData/data values (KEY=VALUE) of the first Secret.
+func (f *fixture) patch(src []byte, sets ...string) []byte {
+	f.t.Helper()
+	st, err := manifest.Parse(src)
+	require.NoError(f.t, err)
+	var changes []envelope.Change
+	for _, s := range sets {
+		k, v, _ := strings.Cut(s, "=")
+		changes = append(changes, envelope.Change{Key: k, Value: []byte(v)})
+	}
+	out, err := envelope.Patch(f.ctx, st, f.kr, 0, changes)
+	require.NoError(f.t, err)
+	return out
+}
+
+func (f *fixture) decrypt(src []byte) string {
+	f.t.Helper()
+	st, err := manifest.Parse(src)
+	require.NoError(f.t, err)
+	_, err = envelope.Decrypt(f.ctx, st, f.kr)
+	require.NoError(f.t, err)
+	return string(st.Bytes())
+}
+
+func (f *fixture) merge(base, ours, theirs []byte) Result {
+	f.t.Helper()
+	res, err := Merge(f.ctx, Input{Base: base, Ours: ours, Theirs: theirs, Path: "s.yaml"}, Options{Keyring: f.kr})
+	require.NoError(f.t, err)
+	return res
+}
+
+var tokenLine = regexp.MustCompile(`(?m)^  (\w+): (ENC\[[^\]]+\])$`)
+
+func tokens(src []byte) map[string]string {
+	out := map[string]string{}
+	for _, m := range tokenLine.FindAllSubmatch(src, -1) {
+		out[string(m[1])] = string(m[2])
+	}
+	return out
+}
+
+// noPlaintext fails when a value of the test's plaintexts shows in b.
+func noPlaintext(t *testing.T, b []byte) {
+	t.Helper()
+	for _, v := range []string{"admin", "hunter2", "db.local", "cert-bytes", "Y2VydC1ieXRlcw==", "from-ours", "from-theirs", "new-host", "ours-pw", "theirs-pw"} {
+		require.NotContains(t, string(b), v)
+	}
+}
+
+// Different keys changed on each side (adjacent lines, which a text merge
+// would conflict on) merge cleanly; unchanged values keep their tokens.
+func TestMergeDifferentKeys(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice)})
+	ours := f.patch(base, "password=from-ours")
+	theirs := f.patch(base, "host=new-host")
+	res := f.merge(base, ours, theirs)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	want := strings.Replace(strings.Replace(plain, "hunter2", "from-ours", 1), "db.local", "new-host", 1)
+	require.Equal(t, want, f.decrypt(res.Merged))
+	noPlaintext(t, res.Merged)
+	got, o, th, b := tokens(res.Merged), tokens(ours), tokens(theirs), tokens(base)
+	require.Equal(t, b["user"], got["user"], "unchanged token kept")
+	require.Equal(t, b["cert"], got["cert"], "unchanged token kept")
+	require.Equal(t, o["password"], got["password"], "ours' token kept")
+	require.Equal(t, th["host"], got["host"], "theirs' token kept")
+	// Only the mac and the changed values differ from ours.
+	require.Equal(t, []string{"host", "mac"}, changedLines(ours, res.Merged))
+}
+
+// changedLines names the keys of the lines that differ between a and b
+// (files of the same layout).
+func changedLines(a, b []byte) []string {
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	var out []string
+	for i := range la {
+		if i < len(lb) && la[i] != lb[i] {
+			k, _, _ := strings.Cut(strings.TrimSpace(la[i]), ":")
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// The same key changed differently on both sides is a conflict: markers
+// around tokens and the mac line, no plaintext, and each side of the
+// conflicts taken whole is a valid file.
+func TestMergeSameKeyConflicts(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice)})
+	ours := f.patch(base, "password=ours-pw", "user=from-ours")
+	theirs := f.patch(base, "password=theirs-pw")
+	res := f.merge(base, ours, theirs)
+	require.True(t, res.Conflict)
+	require.Nil(t, res.Fallback)
+	require.Equal(t, []string{"Secret prod/db: stringData.password"}, res.Conflicts)
+	noPlaintext(t, res.Merged)
+	require.Equal(t, 2, strings.Count(string(res.Merged), "<<<<<<< ours\n"), "%s", res.Merged)
+	for _, side := range []struct {
+		keep     int
+		password string
+	}{{0, "ours-pw"}, {1, "theirs-pw"}} {
+		text := takeSide(string(res.Merged), side.keep)
+		got := f.decrypt([]byte(text))
+		require.Contains(t, got, "password: "+side.password+"\n")
+		require.Contains(t, got, "user: from-ours\n", "the change only ours made is on both sides of the conflict")
+	}
+}
+
+// takeSide resolves every conflict of text with one side (0 ours, 1 theirs).
+func takeSide(text string, side int) string {
+	re := regexp.MustCompile(`(?s)<<<<<<< ours\n(.*?)=======\n(.*?)>>>>>>> theirs\n`)
+	return re.ReplaceAllStringFunc(text, func(m string) string {
+		return re.FindStringSubmatch(m)[1+side]
+	})
+}
+
+// A recipient added on one side (same data key, one more wrapped key) and
+// a value changed on the other merge cleanly; the new recipient reads the
+// other side's change.
+func TestMergeAddedRecipient(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice)})
+	ours := f.patch(base, "password=from-ours")
+	st, err := manifest.Parse(base)
+	require.NoError(t, err)
+	require.NoError(t, envelope.Encrypt(f.ctx, st, f.kr, envelope.Recipients{Add: f.recipients(f.bob)}))
+	theirs := st.Bytes()
+	res := f.merge(base, ours, theirs)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	m, err := manifest.Parse(res.Merged)
+	require.NoError(t, err)
+	require.Len(t, m.Secrets[0].Meta.Recipients, 2)
+	// The wrapped keys are kept byte for byte (nothing was rotated).
+	th, err := manifest.Parse(theirs)
+	require.NoError(t, err)
+	require.Equal(t, th.Secrets[0].Meta.Recipients, m.Secrets[0].Meta.Recipients)
+	require.Equal(t, tokens(ours)["password"], tokens(res.Merged)["password"])
+	st2, err := manifest.Parse(res.Merged)
+	require.NoError(t, err)
+	_, err = envelope.Decrypt(f.ctx, st2, f.bobOnly)
+	require.NoError(t, err)
+	require.Contains(t, string(st2.Bytes()), "password: from-ours\n")
+}
+
+// A recipient removed on one side rotated the data key: the other side's
+// change is sealed under the new key, the removed recipient cannot read
+// the merge, and the base's data key is not used.
+func TestMergeRemovedRecipient(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice, f.bob)})
+	ours := f.patch(base, "password=from-ours")
+	st, err := manifest.Parse(base)
+	require.NoError(t, err)
+	require.NoError(t, envelope.Encrypt(f.ctx, st, f.kr, envelope.Recipients{Remove: []keyring.Ref{{Type: "age", ID: f.bob}}}))
+	theirs := st.Bytes()
+	res := f.merge(base, ours, theirs)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	want := strings.Replace(plain, "hunter2", "from-ours", 1)
+	require.Equal(t, want, f.decrypt(res.Merged))
+	m, err := manifest.Parse(res.Merged)
+	require.NoError(t, err)
+	require.Len(t, m.Secrets[0].Meta.Recipients, 1)
+	require.Equal(t, f.alice, m.Secrets[0].Meta.Recipients[0].ID)
+	// Unchanged values keep theirs' (rotated) tokens; ours' change is new.
+	got, th, o := tokens(res.Merged), tokens(theirs), tokens(ours)
+	require.Equal(t, th["user"], got["user"])
+	require.NotEqual(t, o["password"], got["password"])
+	require.NotEqual(t, th["password"], got["password"])
+	// The base's data key opens none of the merged values.
+	baseKey := dataKey(t, f, base)
+	k, err := crypto.NewKey(baseKey)
+	require.NoError(t, err)
+	_, err = k.Open(crypto.Location{Namespace: "prod", Name: "db", Field: "stringData", Key: "password"}, got["password"])
+	require.Error(t, err)
+	require.NotEqual(t, baseKey, dataKey(t, f, res.Merged))
+}
+
+func dataKey(t *testing.T, f *fixture, src []byte) []byte {
+	st, err := manifest.Parse(src)
+	require.NoError(t, err)
+	sess, err := envelope.DecryptSession(f.ctx, st, f.kr)
+	require.NoError(t, err)
+	return bytes.Clone(sess.Opened()[0].DataKey)
+}
+
+// Each side removed a different recipient: neither side's data key may
+// stay (the other removed party holds it), so a fresh key is made for the
+// recipients left.
+func TestMergeBothRotate(t *testing.T) {
+	f := newFixture(t)
+	carol, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice, f.bob, carol.Recipient().String())})
+	rm := func(who string) []byte {
+		st, err := manifest.Parse(base)
+		require.NoError(t, err)
+		require.NoError(t, envelope.Encrypt(f.ctx, st, f.kr, envelope.Recipients{Remove: []keyring.Ref{{Type: "age", ID: who}}}))
+		return st.Bytes()
+	}
+	ours := f.patch(rm(f.bob), "password=from-ours")
+	theirs := rm(carol.Recipient().String())
+	res := f.merge(base, ours, theirs)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	require.Equal(t, strings.Replace(plain, "hunter2", "from-ours", 1), f.decrypt(res.Merged))
+	k := dataKey(t, f, res.Merged)
+	for _, side := range [][]byte{base, ours, theirs} {
+		require.NotEqual(t, dataKey(t, f, side), k)
+	}
+	m, err := manifest.Parse(res.Merged)
+	require.NoError(t, err)
+	require.Len(t, m.Secrets[0].Meta.Recipients, 1)
+}
+
+// Both sides removing all recipients between them cannot merge.
+func TestMergeNoRecipientLeft(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice, f.bob)})
+	set := func(who string) []byte {
+		st, err := manifest.Parse(base)
+		require.NoError(t, err)
+		require.NoError(t, envelope.Encrypt(f.ctx, st, f.kr, envelope.Recipients{Set: f.recipients(who)}))
+		return st.Bytes()
+	}
+	res := f.merge(base, set(f.alice), set(f.bob))
+	require.True(t, res.Conflict)
+	require.ErrorContains(t, res.Fallback, "removed every recipient")
+	noPlaintext(t, res.Merged)
+}
+
+// Without a key the merge is git's text merge, left as a conflict.
+func TestMergeWithoutKey(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.bob)})
+	ours := f.patch(base, "password=from-ours")
+	theirs := f.patch(base, "host=new-host")
+	res, err := Merge(f.ctx, Input{Base: base, Ours: ours, Theirs: theirs}, Options{Keyring: f.aliceOnly})
+	require.NoError(t, err)
+	require.True(t, res.Conflict)
+	require.True(t, errors.Is(res.Fallback, ErrNoKey), "%v", res.Fallback)
+	require.Contains(t, res.Fallback.Error(), "(Secret prod/db)")
+	require.Contains(t, string(res.Merged), "<<<<<<< ours\n")
+	noPlaintext(t, res.Merged)
+}
+
+// A tampered side is refused: an integrity error, nothing to write.
+func TestMergeTamperedSide(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice)})
+	ours := f.patch(base, "password=from-ours")
+	theirs := f.patch(base, "host=new-host")
+	// theirs' host token swapped for base's: a rollback of one value.
+	bad := bytes.Replace(theirs, []byte(tokens(theirs)["host"]), []byte(tokens(base)["host"]), 1)
+	for i, sides := range [][3][]byte{{base, ours, bad}, {bad, ours, theirs}, {base, bad, theirs}} {
+		_, err := Merge(f.ctx, Input{Base: sides[0], Ours: sides[1], Theirs: sides[2]}, Options{Keyring: f.kr})
+		require.ErrorIs(t, err, crypto.ErrIntegrity, "case %d", i)
+		require.Contains(t, err.Error(), []string{"theirs: ", "base: ", "ours: "}[i])
+	}
+}
+
+// Files without ksec Secrets merge exactly as git merges them.
+func TestMergePlainFiles(t *testing.T) {
+	f := newFixture(t)
+	base := []byte("a: 1\nb: 2\nc: 3\nd: 4\n")
+	res := f.merge(base, []byte("a: 9\nb: 2\nc: 3\nd: 4\n"), []byte("a: 1\nb: 2\nc: 3\nd: 8\n"))
+	require.False(t, res.Conflict)
+	require.Equal(t, "a: 9\nb: 2\nc: 3\nd: 8\n", string(res.Merged))
+	res = f.merge(base, []byte("a: 9\nb: 2\nc: 3\nd: 4\n"), []byte("a: 7\nb: 2\nc: 3\nd: 4\n"))
+	require.True(t, res.Conflict)
+	require.Nil(t, res.Fallback)
+}
+
+// Text outside the values merges as git would; a key removed on one side
+// and changed on the other conflicts.
+func TestMergeAroundValues(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice)})
+	ours := bytes.Replace(f.patch(base, "password=from-ours"), []byte("app: db"), []byte("app: database"), 1)
+	theirs := bytes.Replace(f.patch(base, "host=new-host"), []byte("mode: fast"), []byte("mode: slow"), 1)
+	res := f.merge(base, ours, theirs)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	got := f.decrypt(res.Merged)
+	require.Contains(t, got, "app: database\n")
+	require.Contains(t, got, "mode: slow\n")
+	require.Contains(t, got, "password: from-ours\n")
+	require.Contains(t, got, "host: new-host\n")
+
+	// Removed on one side, changed on the other.
+	st, err := manifest.Parse(base)
+	require.NoError(t, err)
+	removed, err := envelope.Patch(f.ctx, st, f.kr, 0, []envelope.Change{{Key: "password", Unset: true}})
+	require.NoError(t, err)
+	res = f.merge(base, removed, f.patch(base, "password=theirs-pw"))
+	require.True(t, res.Conflict)
+	require.Equal(t, []string{"Secret prod/db: stringData.password"}, res.Conflicts)
+	noPlaintext(t, res.Merged)
+	require.Contains(t, f.decrypt([]byte(takeSide(string(res.Merged), 1))), "password: theirs-pw\n")
+	require.NotContains(t, f.decrypt([]byte(takeSide(string(res.Merged), 0))), "password:")
+}
+
+// A side that rotated the data key (ksec rotate, same recipients) wanted
+// the old key gone: the merge is under the rotated key, never the base's.
+func TestMergeRotatedKey(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice)})
+	ours := f.patch(base, "password=from-ours")
+	st, err := manifest.Parse(base)
+	require.NoError(t, err)
+	require.NoError(t, envelope.RotateSecret(f.ctx, st, f.kr, 0))
+	theirs := st.Bytes()
+	res := f.merge(base, ours, theirs)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	require.Equal(t, strings.Replace(plain, "hunter2", "from-ours", 1), f.decrypt(res.Merged))
+	require.Equal(t, dataKey(t, f, theirs), dataKey(t, f, res.Merged))
+	require.Equal(t, tokens(theirs)["user"], tokens(res.Merged)["user"])
+}
