@@ -737,10 +737,3 @@ func secretOf(err error) string {
 	}
 	return ""
 }
-
-// firstLine keeps an error to one line: git shows the driver's standard
-// error as it is, among its own messages.
-func firstLine(err error) string {
-	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return msg
-}

@@ -409,3 +409,37 @@ func TestMergeRotatedKey(t *testing.T) {
 	require.Equal(t, dataKey(t, f, theirs), dataKey(t, f, res.Merged))
 	require.Equal(t, tokens(theirs)["user"], tokens(res.Merged)["user"])
 }
+
+// Several Secrets: each merges on its own, a Secret added on one side
+// keeps its own data key, and a JSON manifest merges per key too.
+func TestMergeSeveralSecretsAndJSON(t *testing.T) {
+	f := newFixture(t)
+	two := plain + "---\n" + strings.ReplaceAll(strings.ReplaceAll(plain, "name: db", "name: cache"), "kind: ConfigMap", "kind: ConfigMap2")
+	base := f.encrypt(two, envelope.Recipients{Set: f.recipients(f.alice)})
+	patchAt := func(src []byte, index int, set string) []byte {
+		st, err := manifest.Parse(src)
+		require.NoError(t, err)
+		k, v, _ := strings.Cut(set, "=")
+		out, err := envelope.Patch(f.ctx, st, f.kr, index, []envelope.Change{{Key: k, Value: []byte(v)}})
+		require.NoError(t, err)
+		return out
+	}
+	ours := patchAt(base, 0, "password=from-ours")
+	theirs := patchAt(patchAt(base, 1, "password=from-theirs"), 0, "host=new-host")
+	extra := f.encrypt(strings.Split(strings.ReplaceAll(plain, "name: db", "name: extra"), "---\n")[0], envelope.Recipients{Set: f.recipients(f.bob)})
+	theirs = append(append(theirs, "---\n"...), extra...)
+	res := f.merge(base, ours, theirs)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	got := f.decrypt(res.Merged)
+	require.Equal(t, 1, strings.Count(got, "password: from-ours\n"))
+	require.Equal(t, 1, strings.Count(got, "password: from-theirs\n"))
+	require.Equal(t, 1, strings.Count(got, "host: new-host\n"))
+	require.Contains(t, got, "name: extra\n")
+	require.True(t, bytes.HasSuffix(res.Merged, extra), "the added Secret is kept byte for byte")
+
+	js := `{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "j"}, "stringData": {"a": "1", "b": "2", "c": "3"}}` + "\n"
+	base = f.encrypt(js, envelope.Recipients{Set: f.recipients(f.alice)})
+	res = f.merge(base, f.patch(base, "a=from-ours"), f.patch(base, "b=from-theirs"))
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	require.Equal(t, strings.Replace(strings.Replace(js, `"1"`, `"from-ours"`, 1), `"2"`, `"from-theirs"`, 1), f.decrypt(res.Merged))
+}
