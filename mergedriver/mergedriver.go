@@ -527,15 +527,15 @@ func (m *merger) verify(ctx context.Context, out, text []byte, want map[keyring.
 			return fmt.Errorf("an unexpected encrypted Secret %s", o.Scope.Name)
 		}
 		if !bytes.Equal(o.DataKey, keys[o.Scope]) {
-			return fmt.Errorf("Secret %s: not under the planned data key", o.Scope.Name)
+			return fmt.Errorf("the Secret %s: not under the planned data key", o.Scope.Name)
 		}
 		if len(o.Values) != len(vals) {
-			return fmt.Errorf("Secret %s: %d values, want %d", o.Scope.Name, len(o.Values), len(vals))
+			return fmt.Errorf("the Secret %s: %d values, want %d", o.Scope.Name, len(o.Values), len(vals))
 		}
 		for ref, v := range o.Values {
 			c := vals[ref]
 			if c == nil || !samePayload(c.payload, v.Payload) {
-				return fmt.Errorf("Secret %s: %s.%s is not the merged value", o.Scope.Name, ref.Field, ref.Key)
+				return fmt.Errorf("the Secret %s: %s.%s is not the merged value", o.Scope.Name, ref.Field, ref.Key)
 			}
 		}
 	}
