@@ -214,13 +214,21 @@ func (m *merger) run(ctx context.Context) (Result, error) {
 	if unreadable != nil {
 		return m.fallback(ctx, unreadable)
 	}
+	// A side the user's keys do not open (they were added as a recipient
+	// on a branch since) may open with the data key another side kept.
+	var noKey [3]error
 	for i, src := range m.srcs {
 		if err := m.open(ctx, i, src); err != nil {
-			if errors.Is(err, keyring.ErrNoIdentity) {
-				return m.fallback(ctx, hint.Wrap(fmt.Errorf("%w %s%s", ErrNoKey, sideNames[i], secretOf(err)),
-					"the merge needs a key that can decrypt the file: set KSEC_AGE_KEY or KSEC_IDENTITY_FILE, or use gpg, then run git merge again"))
+			if !errors.Is(err, keyring.ErrNoIdentity) {
+				return Result{}, fmt.Errorf("%s: %w", sideNames[i], err)
 			}
-			return Result{}, fmt.Errorf("%s: %w", sideNames[i], err)
+			noKey[i] = err
+		}
+	}
+	for i, err := range noKey {
+		if err != nil && !m.openWithSideKeys(i) {
+			return m.fallback(ctx, hint.Wrap(fmt.Errorf("%w %s%s", ErrNoKey, sideNames[i], secretOf(err)),
+				"the merge needs a key that can decrypt the file: set KSEC_AGE_KEY or KSEC_IDENTITY_FILE, or use gpg, then run git merge again"))
 		}
 	}
 	if err := m.classify(); err != nil {
@@ -291,6 +299,11 @@ func (m *merger) open(ctx context.Context, i int, src []byte) error {
 	if err != nil {
 		return err
 	}
+	return m.keep(i, sess)
+}
+
+// keep records side i's session.
+func (m *merger) keep(i int, sess *envelope.Session) error {
 	m.sessions[i] = sess
 	m.opened[i] = map[keyring.Scope]*envelope.OpenedSecret{}
 	for _, o := range sess.Opened() {
@@ -303,6 +316,40 @@ func (m *merger) open(ctx context.Context, i int, src []byte) error {
 		m.opened[i][o.Scope] = &o
 	}
 	return nil
+}
+
+// openWithSideKeys opens side i with the data keys of the sides that
+// opened, Secret by Secret: a side that kept another's data key opens and
+// verifies under it although the user may not be one of its recipients.
+// A key that does not fit fails verification; then the side stays
+// unopened and the merge is left to git.
+func (m *merger) openWithSideKeys(i int) bool {
+	var others []int
+	for _, j := range []int{ours, theirs, base} {
+		if j != i && m.sessions[j] != nil {
+			others = append(others, j)
+		}
+	}
+	for n := range others {
+		st, err := manifest.Parse(m.srcs[i])
+		if err != nil {
+			return false
+		}
+		// Each try prefers another side's keys.
+		order := append(slices.Clone(others[n:]), others[:n]...)
+		sess, err := envelope.DecryptSessionWithKeys(st, func(scope keyring.Scope) []byte {
+			for _, j := range order {
+				if o := m.opened[j][scope]; o != nil {
+					return o.DataKey
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			return m.keep(i, sess) == nil
+		}
+	}
+	return false
 }
 
 // classify finds every value's class and merges each key of each Secret.

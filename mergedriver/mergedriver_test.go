@@ -443,3 +443,31 @@ func TestMergeSeveralSecretsAndJSON(t *testing.T) {
 	require.False(t, res.Conflict, "%v", res.Fallback)
 	require.Equal(t, strings.Replace(strings.Replace(js, `"1"`, `"from-ours"`, 1), `"2"`, `"from-theirs"`, 1), f.decrypt(res.Merged))
 }
+
+// A user added as a recipient on one branch cannot open the base with
+// their own key; the data key ours kept opens it, verified by its MAC.
+func TestMergeBaseOpenedWithSideKey(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.bob)})
+	st, err := manifest.Parse(base)
+	require.NoError(t, err)
+	require.NoError(t, envelope.Encrypt(f.ctx, st, f.kr, envelope.Recipients{Add: f.recipients(f.alice)}))
+	ours := st.Bytes()
+	theirs := f.patch(base, "host=new-host")
+	res, err := Merge(f.ctx, Input{Base: base, Ours: ours, Theirs: theirs}, Options{Keyring: f.aliceOnly})
+	require.NoError(t, err)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	require.Equal(t, strings.Replace(plain, "db.local", "new-host", 1), f.decrypt(res.Merged))
+
+	// A base that does not verify under that key is not opened: tampered,
+	// it is refused only when a key of the user's own opens it; here the
+	// merge is left to git.
+	bad := bytes.Replace(base, []byte(tokens(base)["host"]), []byte(tokens(base)["user"]), 1)
+	res, err = Merge(f.ctx, Input{Base: bad, Ours: ours, Theirs: theirs}, Options{Keyring: f.aliceOnly})
+	require.NoError(t, err)
+	require.True(t, res.Conflict)
+	require.ErrorIs(t, res.Fallback, ErrNoKey)
+	// With a key of the user's own, the tampered base is refused.
+	_, err = Merge(f.ctx, Input{Base: bad, Ours: ours, Theirs: theirs}, Options{Keyring: f.kr})
+	require.ErrorIs(t, err, crypto.ErrIntegrity)
+}
