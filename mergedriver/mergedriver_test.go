@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"math/rand/v2"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -470,4 +473,103 @@ func TestMergeBaseOpenedWithSideKey(t *testing.T) {
 	// With a key of the user's own, the tampered base is refused.
 	_, err = Merge(f.ctx, Input{Base: bad, Ours: ours, Theirs: theirs}, Options{Keyring: f.kr})
 	require.ErrorIs(t, err, crypto.ErrIntegrity)
+}
+
+// Random value changes and recipient changes (added, removed, rotated) on
+// both sides: the merge is clean exactly when no key changed differently
+// on both sides, and then decrypts to the per-key merge, for the merged
+// recipients, under a key the removed recipients never held.
+func TestMergeRandomChanges(t *testing.T) {
+	f := newFixture(t)
+	carol, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	keys := []string{"user", "password", "host"}
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice, carol.Recipient().String())})
+	rng := rand.New(rand.NewPCG(1, 2))
+	type side struct {
+		src    []byte
+		values map[string]string
+	}
+	baseValues := map[string]string{"user": "admin", "password": "hunter2", "host": "db.local"}
+	change := func() side {
+		s := side{src: base, values: maps.Clone(baseValues)}
+		var sets []string
+		for _, k := range keys {
+			if rng.IntN(3) == 0 {
+				v := []string{"v1", "v2"}[rng.IntN(2)]
+				sets = append(sets, k+"="+v)
+				s.values[k] = v
+			}
+		}
+		if len(sets) > 0 {
+			s.src = f.patch(s.src, sets...)
+		}
+		st, err := manifest.Parse(s.src)
+		require.NoError(t, err)
+		switch rng.IntN(4) {
+		case 1:
+			require.NoError(t, envelope.Encrypt(f.ctx, st, f.kr, envelope.Recipients{Add: f.recipients(f.bob)}))
+		case 2:
+			require.NoError(t, envelope.Encrypt(f.ctx, st, f.kr, envelope.Recipients{Remove: []keyring.Ref{{Type: "age", ID: carol.Recipient().String()}}}))
+		case 3:
+			require.NoError(t, envelope.RotateSecret(f.ctx, st, f.kr, 0))
+		}
+		s.src = st.Bytes()
+		return s
+	}
+	for n := 0; n < 30; n++ {
+		a, b := change(), change()
+		want := map[string]string{}
+		conflict := false
+		for _, k := range keys {
+			switch o, x, y := baseValues[k], a.values[k], b.values[k]; {
+			case x == y || y == o:
+				want[k] = x
+			case x == o:
+				want[k] = y
+			default:
+				conflict = true
+			}
+		}
+		res := f.merge(base, a.src, b.src)
+		require.Nil(t, res.Fallback, "case %d", n)
+		require.Equal(t, conflict, res.Conflict, "case %d", n)
+		noPlaintext(t, res.Merged)
+		if conflict {
+			continue
+		}
+		got := f.decrypt(res.Merged)
+		for k, v := range want {
+			require.Contains(t, got, "  "+k+": "+v+"\n", "case %d", n)
+		}
+		m, err := manifest.Parse(res.Merged)
+		require.NoError(t, err)
+		var ids []string
+		for _, r := range m.Secrets[0].Meta.Recipients {
+			ids = append(ids, r.ID)
+		}
+		aIDs, bIDs := recipientIDs(t, a.src), recipientIDs(t, b.src)
+		wantIDs := []string{f.alice}
+		if slices.Contains(aIDs, carol.Recipient().String()) && slices.Contains(bIDs, carol.Recipient().String()) {
+			wantIDs = append(wantIDs, carol.Recipient().String())
+		}
+		if slices.Contains(aIDs, f.bob) || slices.Contains(bIDs, f.bob) {
+			wantIDs = append(wantIDs, f.bob)
+		}
+		require.ElementsMatch(t, wantIDs, ids, "case %d", n)
+		k := dataKey(t, f, res.Merged)
+		if !slices.Contains(ids, carol.Recipient().String()) || !bytes.Equal(dataKey(t, f, a.src), dataKey(t, f, base)) || !bytes.Equal(dataKey(t, f, b.src), dataKey(t, f, base)) {
+			require.NotEqual(t, dataKey(t, f, base), k, "case %d: the base's key stayed", n)
+		}
+	}
+}
+
+func recipientIDs(t *testing.T, src []byte) []string {
+	st, err := manifest.Parse(src)
+	require.NoError(t, err)
+	var out []string
+	for _, r := range st.Secrets[0].Meta.Recipients {
+		out = append(out, r.ID)
+	}
+	return out
 }
