@@ -573,3 +573,32 @@ func recipientIDs(t *testing.T, src []byte) []string {
 	}
 	return out
 }
+
+// Secrets inside a List, and a file with CRLF line breaks, merge per key.
+func TestMergeListAndCRLF(t *testing.T) {
+	f := newFixture(t)
+	list := "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: one\n  stringData:\n    a: \"1\"\n    b: \"2\"\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: two\n  stringData:\n    a: \"3\"\n"
+	for _, src := range []string{list, strings.ReplaceAll(plain, "\n", "\r\n")} {
+		base := f.encrypt(src, envelope.Recipients{Set: f.recipients(f.alice)})
+		st, err := manifest.Parse(base)
+		require.NoError(t, err)
+		last := len(st.Secrets) - 1
+		patchAt := func(index int, k, v string) []byte {
+			st, err := manifest.Parse(base)
+			require.NoError(t, err)
+			out, err := envelope.Patch(f.ctx, st, f.kr, index, []envelope.Change{{Key: k, Value: []byte(v)}})
+			require.NoError(t, err)
+			return out
+		}
+		ours, theirs := patchAt(0, "a", "from-ours"), patchAt(last, "a", "from-theirs")
+		if last == 0 {
+			ours, theirs = patchAt(0, "password", "from-ours"), patchAt(0, "user", "from-theirs")
+		}
+		res := f.merge(base, ours, theirs)
+		require.False(t, res.Conflict, "%v", res.Fallback)
+		got := f.decrypt(res.Merged)
+		require.Contains(t, got, "from-ours")
+		require.Contains(t, got, "from-theirs")
+		require.Equal(t, strings.Contains(src, "\r\n"), strings.Contains(string(res.Merged), "\r\n"))
+	}
+}
