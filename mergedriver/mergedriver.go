@@ -17,7 +17,9 @@
 //     removed) is merged by git merge-file on projections of the sides in
 //     which every token is replaced by a placeholder naming its value and
 //     every ksec block by one fixed block, so no token, MAC or wrapped key
-//     can make lines conflict. The projections hold no plaintext.
+//     can make lines conflict. The projections hold no plaintext. A
+//     conflict made only of value lines of one mapping (keys added or
+//     removed next to each other) is settled per key.
 //   - The recipients are merged as a set (added on either side: in;
 //     removed on either side: out). The merged Secret keeps a data key only
 //     if everyone who ever held it stays a recipient and no side rotated it
@@ -103,7 +105,7 @@ func Merge(ctx context.Context, in Input, opts Options) (Result, error) {
 	if opts.MarkerSize <= 0 {
 		opts.MarkerSize = 7
 	}
-	m := &merger{in: in, opts: opts, merge3: gitMergeFile(opts.Git, opts.MarkerSize)}
+	m := &merger{in: in, opts: opts, merge3: gitMergeFile(opts.Git)}
 	defer m.close()
 	return m.run(ctx)
 }
@@ -174,8 +176,17 @@ func (m *merger) close() {
 	}
 }
 
-func (m *merger) labels() [3]string {
-	return [3]string{"ours", "base", "theirs"}
+// shown is how git merge-file writes what the user sees: git's own
+// labels would be branch names, which a merge driver is not told.
+func (m *merger) shown(style string) textMerge {
+	return textMerge{labels: [3]string{"ours", "base", "theirs"}, style: style, markerSize: m.opts.MarkerSize}
+}
+
+// projMerge is how the projections are merged: diff3 style, so that a
+// conflict of value lines can be settled per key, with long markers
+// labelled with the nonce, which no line of a projection starts like.
+func (m *merger) projMerge() textMerge {
+	return textMerge{labels: [3]string{m.nonce + "-ours", m.nonce + "-base", m.nonce + "-theirs"}, style: "diff3", markerSize: 40}
 }
 
 func (m *merger) run(ctx context.Context) (Result, error) {
@@ -205,7 +216,7 @@ func (m *merger) run(ctx context.Context) (Result, error) {
 	}
 	if !ksec {
 		// No ksec Secret anywhere: exactly git's own merge.
-		out, n, err := m.merge3(ctx, m.in.Ours, m.in.Base, m.in.Theirs, markers, m.labels(), false)
+		out, n, err := m.merge3(ctx, m.in.Ours, m.in.Base, m.in.Theirs, m.shown(""))
 		if err != nil {
 			return Result{}, err
 		}
@@ -240,15 +251,45 @@ func (m *merger) run(ctx context.Context) (Result, error) {
 		if err != nil {
 			return m.fallback(ctx, fmt.Errorf("%s: %w", sideNames[i], err))
 		}
+		if hasMarkerLine(p, m.projMerge()) {
+			return m.fallback(ctx, fmt.Errorf("%s has a line that looks like a conflict marker", sideNames[i]))
+		}
 		proj[i] = p
 	}
-	merged, n, err := m.merge3(ctx, proj[ours], proj[base], proj[theirs], markers, m.labels(), true)
+	text, n, err := m.merge3(ctx, proj[ours], proj[base], proj[theirs], m.projMerge())
 	if err != nil {
 		return Result{}, err
 	}
-	conflicts := m.conflictNames()
-	if n == 0 {
-		out, err := m.build(ctx, merged)
+	segs := []segment{{common: splitLines(text)}}
+	if n > 0 {
+		if segs, err = parseDiff3(text, m.projMerge()); err != nil {
+			return m.fallback(ctx, err)
+		}
+	}
+	// Conflicts made only of value lines of one mapping (keys added or
+	// removed next to each other on both sides) are settled per key; the
+	// others stay. texts are the merge with our side, and with theirs, of
+	// every conflict left.
+	var texts [2]strings.Builder
+	left := 0
+	for _, seg := range segs {
+		lines := seg.common
+		if seg.conflict {
+			var ok bool
+			if lines, ok = m.settle(seg); !ok {
+				left++
+				for i, side := range []int{ours, theirs} {
+					texts[i].WriteString(strings.Join(seg.sides[side], ""))
+				}
+				continue
+			}
+		}
+		for i := range texts {
+			texts[i].WriteString(strings.Join(lines, ""))
+		}
+	}
+	if left == 0 {
+		out, err := m.build(ctx, []byte(texts[0].String()))
 		if err != nil {
 			return m.fallback(ctx, err)
 		}
@@ -257,23 +298,88 @@ func (m *merger) run(ctx context.Context) (Result, error) {
 	// A conflict: build the merge with our side of every conflict and the
 	// one with theirs, both valid files, and mark where they differ.
 	var sides [2][]byte
-	for i, how := range []resolve{takeOurs, takeTheirs} {
-		text, _, err := m.merge3(ctx, proj[ours], proj[base], proj[theirs], how, m.labels(), true)
-		if err != nil {
-			return Result{}, err
-		}
-		if sides[i], err = m.build(ctx, text); err != nil {
+	for i := range texts {
+		if sides[i], err = m.build(ctx, []byte(texts[i].String())); err != nil {
 			return m.fallback(ctx, fmt.Errorf("cannot build the %s side of the conflicts: %w", sideNames[i+1], err))
 		}
 	}
-	out, _, err := m.merge3(ctx, sides[0], nil, sides[1], markers, m.labels(), true)
+	out, _, err := m.merge3(ctx, sides[0], nil, sides[1], m.shown("merge"))
 	if err != nil {
 		return Result{}, err
 	}
 	if bytes.Contains(out, []byte(m.nonce)) {
 		return Result{}, errors.New("a placeholder was left in the conflict file (a ksec bug); nothing was written")
 	}
-	return Result{Merged: out, Conflict: true, Conflicts: conflicts}, nil
+	return Result{Merged: out, Conflict: true, Conflicts: m.conflictNames()}, nil
+}
+
+// settle merges a conflict made only of value lines ("KEY: PLACEHOLDER")
+// of one field of one Secret, at one indentation, per key: a key is kept
+// or dropped as the sides agree (one side's removal wins over the other
+// side leaving it as it was), in our order, then the keys only theirs
+// added. Anything else, or a key whose value itself conflicts, is left a
+// conflict.
+func (m *merger) settle(seg segment) ([]string, bool) {
+	type entry struct {
+		ref  envelope.ValueRef
+		line string
+	}
+	var where *class
+	var indent string
+	var entries [3][]entry
+	lineOf := map[envelope.ValueRef]string{}
+	for i, lines := range seg.sides {
+		seen := map[envelope.ValueRef]bool{}
+		for _, line := range lines {
+			bare := strings.TrimRight(line, "\r\n")
+			j := strings.LastIndex(bare, ": ")
+			if j < 0 {
+				return nil, false
+			}
+			c := m.byPH[bare[j+2:]]
+			ind := bare[:len(bare)-len(strings.TrimLeft(bare, " "))]
+			if c == nil || ind == "" || seen[c.ref] {
+				return nil, false
+			}
+			if where == nil {
+				where, indent = c, ind
+			}
+			if c.scope != where.scope || c.ref.Field != where.ref.Field || ind != indent {
+				return nil, false
+			}
+			if r := m.resolve[slotKey{c.scope, c.ref}]; r.conflict {
+				return nil, false
+			}
+			if prev, ok := lineOf[c.ref]; ok && prev != line {
+				return nil, false
+			}
+			seen[c.ref] = true
+			lineOf[c.ref] = line
+			entries[i] = append(entries[i], entry{c.ref, line})
+		}
+	}
+	has := func(i int, ref envelope.ValueRef) bool {
+		return slices.ContainsFunc(entries[i], func(e entry) bool { return e.ref == ref })
+	}
+	keep := func(ref envelope.ValueRef) bool {
+		o, a, b := has(base, ref), has(ours, ref), has(theirs, ref)
+		if a == b || a == o {
+			return b
+		}
+		return a
+	}
+	var out []string
+	for _, e := range entries[ours] {
+		if keep(e.ref) {
+			out = append(out, e.line)
+		}
+	}
+	for _, e := range entries[theirs] {
+		if !has(ours, e.ref) && keep(e.ref) {
+			out = append(out, e.line)
+		}
+	}
+	return out, true
 }
 
 // fallback is git's plain text merge of the files as they are, always
@@ -282,7 +388,7 @@ func (m *merger) fallback(ctx context.Context, why error) (Result, error) {
 	if ctx.Err() != nil {
 		return Result{}, ctx.Err()
 	}
-	out, _, err := m.merge3(ctx, m.in.Ours, m.in.Base, m.in.Theirs, markers, m.labels(), false)
+	out, _, err := m.merge3(ctx, m.in.Ours, m.in.Base, m.in.Theirs, m.shown(""))
 	if err != nil {
 		return Result{}, err
 	}

@@ -483,26 +483,35 @@ func TestMergeRandomChanges(t *testing.T) {
 	f := newFixture(t)
 	carol, err := age.GenerateX25519Identity()
 	require.NoError(t, err)
-	keys := []string{"user", "password", "host"}
+	keys := []string{"user", "password", "host", "x", "y"}
 	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice, carol.Recipient().String())})
 	rng := rand.New(rand.NewPCG(1, 2))
 	type side struct {
 		src    []byte
-		values map[string]string
+		values map[string]string // "" for absent
 	}
 	baseValues := map[string]string{"user": "admin", "password": "hunter2", "host": "db.local"}
 	change := func() side {
 		s := side{src: base, values: maps.Clone(baseValues)}
-		var sets []string
+		var changes []envelope.Change
 		for _, k := range keys {
-			if rng.IntN(3) == 0 {
-				v := []string{"v1", "v2"}[rng.IntN(2)]
-				sets = append(sets, k+"="+v)
-				s.values[k] = v
+			if rng.IntN(3) != 0 {
+				continue
 			}
+			if s.values[k] != "" && k != "user" && rng.IntN(2) == 0 {
+				changes = append(changes, envelope.Change{Key: k, Unset: true})
+				delete(s.values, k)
+				continue
+			}
+			v := []string{"v1", "v2"}[rng.IntN(2)]
+			changes = append(changes, envelope.Change{Field: "stringData", Key: k, Value: []byte(v)})
+			s.values[k] = v
 		}
-		if len(sets) > 0 {
-			s.src = f.patch(s.src, sets...)
+		if len(changes) > 0 {
+			st, err := manifest.Parse(s.src)
+			require.NoError(t, err)
+			s.src, err = envelope.Patch(f.ctx, st, f.kr, 0, changes)
+			require.NoError(t, err)
 		}
 		st, err := manifest.Parse(s.src)
 		require.NoError(t, err)
@@ -517,7 +526,7 @@ func TestMergeRandomChanges(t *testing.T) {
 		s.src = st.Bytes()
 		return s
 	}
-	for n := 0; n < 30; n++ {
+	for n := 0; n < 60; n++ {
 		a, b := change(), change()
 		want := map[string]string{}
 		conflict := false
@@ -540,7 +549,11 @@ func TestMergeRandomChanges(t *testing.T) {
 		}
 		got := f.decrypt(res.Merged)
 		for k, v := range want {
-			require.Contains(t, got, "  "+k+": "+v+"\n", "case %d", n)
+			if v == "" {
+				require.NotContains(t, got, "  "+k+": ", "case %d", n)
+			} else {
+				require.Contains(t, got, "  "+k+": "+v+"\n", "case %d", n)
+			}
 		}
 		m, err := manifest.Parse(res.Merged)
 		require.NoError(t, err)
@@ -601,4 +614,53 @@ func TestMergeListAndCRLF(t *testing.T) {
 		require.Contains(t, got, "from-theirs")
 		require.Equal(t, strings.Contains(src, "\r\n"), strings.Contains(string(res.Merged), "\r\n"))
 	}
+}
+
+// Keys added or removed next to each other on both sides (lines git's text
+// merge conflicts on) merge per key.
+func TestMergeKeysAddedAndRemoved(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice)})
+	set := func(src []byte, field, k, v string) []byte {
+		st, err := manifest.Parse(src)
+		require.NoError(t, err)
+		out, err := envelope.Patch(f.ctx, st, f.kr, 0, []envelope.Change{{Field: field, Key: k, Value: []byte(v)}})
+		require.NoError(t, err)
+		return out
+	}
+	unset := func(src []byte, k string) []byte {
+		st, err := manifest.Parse(src)
+		require.NoError(t, err)
+		out, err := envelope.Patch(f.ctx, st, f.kr, 0, []envelope.Change{{Key: k, Unset: true}})
+		require.NoError(t, err)
+		return out
+	}
+	for _, tc := range []struct {
+		name         string
+		ours, theirs []byte
+		want         []string // stringData keys and values, in order
+	}{
+		{"both add a key", set(base, "stringData", "x", "from-ours"), set(base, "stringData", "y", "from-theirs"),
+			[]string{"user: admin", "password: hunter2", "host: db.local", "x: from-ours", "y: from-theirs"}},
+		{"both remove neighbours", unset(base, "password"), unset(base, "host"),
+			[]string{"user: admin"}},
+		{"one adds, one removes the last", set(base, "stringData", "x", "from-ours"), unset(base, "host"),
+			[]string{"user: admin", "password: hunter2", "x: from-ours"}},
+		{"one removes, the other changes a neighbour", unset(base, "password"), f.patch(base, "host=new-host"),
+			[]string{"user: admin", "host: new-host"}},
+		{"both add the same key alike", set(base, "stringData", "x", "same"), set(set(base, "stringData", "x", "same"), "stringData", "y", "from-theirs"),
+			[]string{"user: admin", "password: hunter2", "host: db.local", "x: same", "y: from-theirs"}},
+	} {
+		res := f.merge(base, tc.ours, tc.theirs)
+		require.False(t, res.Conflict, "%s: %v\n%s", tc.name, res.Fallback, res.Merged)
+		got := f.decrypt(res.Merged)
+		i, j := strings.Index(got, "stringData:\n")+len("stringData:\n"), strings.Index(got, "data:\n  cert")
+		require.Equal(t, "  "+strings.Join(tc.want, "\n  ")+"\n", got[i:j], tc.name)
+	}
+	// The same new key with different values on both sides conflicts.
+	res := f.merge(base, set(base, "stringData", "x", "from-ours"), set(base, "stringData", "x", "from-theirs"))
+	require.True(t, res.Conflict)
+	require.Equal(t, []string{"Secret prod/db: stringData.x"}, res.Conflicts)
+	noPlaintext(t, res.Merged)
+	require.Contains(t, f.decrypt([]byte(takeSide(string(res.Merged), 1))), "x: from-theirs\n")
 }
