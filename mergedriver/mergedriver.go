@@ -668,6 +668,14 @@ func (m *merger) verify(ctx context.Context, out, text []byte, want map[keyring.
 		return err
 	}
 	sess, err := envelope.DecryptSession(ctx, st, m.opts.Keyring)
+	if errors.Is(err, keyring.ErrNoIdentity) {
+		// The merge dropped the user as a recipient (a side removed
+		// them): check it under the planned keys.
+		if st, err = manifest.Parse(out); err != nil {
+			return err
+		}
+		sess, err = envelope.DecryptSessionWithKeys(st, func(scope keyring.Scope) []byte { return keys[scope] })
+	}
 	if err != nil {
 		return err
 	}

@@ -664,3 +664,42 @@ func TestMergeKeysAddedAndRemoved(t *testing.T) {
 	noPlaintext(t, res.Merged)
 	require.Contains(t, f.decrypt([]byte(takeSide(string(res.Merged), 1))), "x: from-theirs\n")
 }
+
+// A side that dropped the merging user as a recipient without rotating
+// (not what ksec writes, but a valid file): the merge gets a fresh data
+// key for the recipients left, is verified under it, and the user can no
+// longer read it.
+func TestMergeDropsTheUser(t *testing.T) {
+	f := newFixture(t)
+	base := f.encrypt(plain, envelope.Recipients{Set: f.recipients(f.alice, f.bob)})
+	st, err := manifest.Parse(base)
+	require.NoError(t, err)
+	s := st.Secrets[0]
+	key, err := crypto.NewKey(dataKey(t, f, base))
+	require.NoError(t, err)
+	stanzas := s.Meta.Recipients[1:] // bob's only
+	in := crypto.MACInput{Namespace: s.Namespace, Name: s.Name}
+	for _, r := range stanzas {
+		in.Recipients = append(in.Recipients, crypto.MACRecipient{Type: r.Type, ID: r.ID, Wrapped: r.Wrapped})
+	}
+	for _, v := range s.Values {
+		in.Values = append(in.Values, crypto.MACValue{Field: v.Field, Key: v.Key, Token: v.Text})
+	}
+	st.SetMetadata(s, manifest.Metadata{Version: crypto.Version, Recipients: stanzas, MAC: key.MAC(in)})
+	ours := st.Bytes()
+	theirs := f.patch(base, "host=new-host")
+	res, err := Merge(f.ctx, Input{Base: base, Ours: ours, Theirs: theirs}, Options{Keyring: f.aliceOnly})
+	require.NoError(t, err)
+	require.False(t, res.Conflict, "%v", res.Fallback)
+	require.Equal(t, []string{f.bob}, recipientIDs(t, res.Merged))
+	m, err := manifest.Parse(res.Merged)
+	require.NoError(t, err)
+	_, err = envelope.Decrypt(f.ctx, m, f.aliceOnly)
+	require.ErrorIs(t, err, keyring.ErrNoIdentity)
+	m, err = manifest.Parse(res.Merged)
+	require.NoError(t, err)
+	_, err = envelope.Decrypt(f.ctx, m, f.bobOnly)
+	require.NoError(t, err)
+	require.Equal(t, strings.Replace(plain, "db.local", "new-host", 1), string(m.Bytes()))
+	require.NotEqual(t, dataKey(t, f, base), dataKey(t, f, res.Merged))
+}
