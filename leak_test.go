@@ -240,6 +240,24 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("exec-env", false, 0, nil, "exec-env", "--skip-invalid", "-I", aliceFile, enc, "--", "true")
 	run("exec-env with a wrong key", false, 4, nil, "exec-env", "-I", otherFile, enc, "--", "true")
 	run("exec-file", false, 0, nil, "exec-file", "-I", aliceFile, enc, "--", "test", "-s", "{}")
+	// merge-driver: a clean merge, a conflict, no key, a tampered side;
+	// the files it leaves hold tokens only.
+	mergeBase := b.file("merge-base.yaml", encData)
+	mergeSide := func(name string, set string) string {
+		f := b.file(name, encData)
+		run("patch for merge-driver", false, 0, nil, "patch", "-i", "-I", aliceFile, "--set", set, f)
+		return f
+	}
+	mergeOurs := mergeSide("merge-ours.yaml", "password=new-leak-Bx27Ke")
+	run("merge-driver", false, 0, nil, "merge-driver", "-I", aliceFile, mergeBase, mergeOurs, mergeSide("merge-theirs.yaml", "token=lit-leak-Pa36Do"), "merged.yaml")
+	l.check("merge-driver", "merged file", string(mustRead(t, mergeOurs)), false)
+	mergeOurs = mergeSide("merge-ours2.yaml", "password=new-leak-Bx27Ke")
+	run("merge-driver with a conflict", false, 1, nil, "merge-driver", "-I", aliceFile, mergeBase, mergeOurs, mergeSide("merge-theirs2.yaml", "password=file-leak-Ju85Sa"), "merged.yaml")
+	l.check("merge-driver with a conflict", "merged file", string(mustRead(t, mergeOurs)), false)
+	mergeOurs = mergeSide("merge-ours3.yaml", "password=new-leak-Bx27Ke")
+	run("merge-driver with a wrong key", false, 1, nil, "merge-driver", "-I", otherFile, mergeBase, mergeOurs, mergeSide("merge-theirs3.yaml", "token=lit-leak-Pa36Do"), "merged.yaml")
+	l.check("merge-driver with a wrong key", "merged file", string(mustRead(t, mergeOurs)), false)
+	run("merge-driver with a tampered side", false, 5, nil, "merge-driver", "-I", aliceFile, mergeBase, mergeSide("merge-ours4.yaml", "password=new-leak-Bx27Ke"), tampered, "merged.yaml")
 	run("check", false, 0, nil, "check", "-v", enc)
 	run("check of a plaintext file", false, 6, nil, "check", plain)
 	run("check -o json of a plaintext file", false, 6, nil, "check", "-o", "json", plain)
@@ -357,7 +375,7 @@ func TestNoSecretInOutput(t *testing.T) {
 
 	// Every command in ksec --help has been run above.
 	help := b.run(nil, nil, "--help").stdout
-	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "create", "keygen", "updatekeys", "init", "edit", "completion", "help", "import"}
+	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "create", "keygen", "updatekeys", "init", "edit", "completion", "help", "import", "merge-driver"}
 	for _, m := range regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) +[A-Z]`).FindAllStringSubmatch(help, -1) {
 		if !slices.Contains(ran, m[1]) {
 			t.Errorf("ksec %s is not covered by the leak test: add it", m[1])

@@ -139,6 +139,7 @@ manifest stays readable and diffable in git.
 		NewCmdExecEnv(sys, nil),
 		NewCmdExecFile(sys, nil),
 		NewCmdImport(sys, nil),
+		NewCmdMergeDriver(sys, nil),
 	)
 	return root
 }
