@@ -205,6 +205,15 @@ func parseKubesecKey(line string, version int) (KubesecRecipient, error) {
 		return KubesecRecipient{}, errors.New("not a # kubesec: line")
 	}
 	typ, rest, _ := strings.Cut(rest, ":")
+	switch typ {
+	case "v":
+		return KubesecRecipient{}, errors.New("a second # kubesec:v: line")
+	case "mac":
+		if version < 3 {
+			return KubesecRecipient{}, fmt.Errorf("a # kubesec:mac: line in a v%d footer (kubesec writes one from v3 on)", version)
+		}
+		return KubesecRecipient{}, errors.New("the # kubesec:mac: line must be the last")
+	}
 	fields := strings.Split(rest, ":")
 	if len(fields) < 2 {
 		return KubesecRecipient{}, fmt.Errorf("a %.10q key line needs an ID and a wrapped key", typ)
@@ -223,8 +232,6 @@ func parseKubesecKey(line string, version int) (KubesecRecipient, error) {
 		if version < 2 || !strings.HasPrefix(id, "arn:") {
 			return KubesecRecipient{}, errors.New("an aws key line is aws:arn:…:WRAPPED (format version 2 and later)")
 		}
-	case "v", "mac":
-		return KubesecRecipient{}, fmt.Errorf("a second %s: line", typ)
 	default:
 		return KubesecRecipient{}, fmt.Errorf("unknown key type %.10q", typ)
 	}
@@ -269,8 +276,10 @@ func dearmorMessage(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not an armored OpenPGP message: %v", err)
 	}
-	if rest, _ := io.ReadAll(br); len(bytes.TrimSpace(rest)) > 0 {
-		return nil, errors.New("data after the armored message")
+	// The decoder stops before the armor's end line: it must be all that
+	// is left.
+	if rest, _ := io.ReadAll(br); string(bytes.TrimSpace(rest)) != "-----END PGP MESSAGE-----" {
+		return nil, errors.New("not one armored OpenPGP message")
 	}
 	return msg, nil
 }

@@ -194,6 +194,9 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 	done := k.claim(stanzas, scope)
 	defer done()
 	for _, s := range stanzas {
+		if wantsSignatures(ctx) {
+			break // the cache does not know who signed
+		}
 		if key, ok := k.cached(s, scope); ok {
 			return key, nil
 		}

@@ -55,6 +55,11 @@ func (l *SignatureLog) Signatures() []Signature {
 	return append([]Signature(nil), l.sigs...)
 }
 
+func wantsSignatures(ctx context.Context) bool {
+	_, ok := ctx.Value(signatureLogKey{}).(*SignatureLog)
+	return ok
+}
+
 func noteSignature(ctx context.Context, sig Signature) {
 	l, ok := ctx.Value(signatureLogKey{}).(*SignatureLog)
 	if !ok {
