@@ -36,7 +36,7 @@ func NewCmdInspect(sys *System, runF func(*cobra.Command, *InspectOptions) error
 	opts := &InspectOptions{}
 	c := &cobra.Command{
 		Use:     "inspect [-o text|json] [FILE... | - | -R DIR]",
-		Aliases: []string{"introspect"},
+		Aliases: []string{"introspect", "i"}, // kubesec's
 		Short:   "Show what is encrypted in a manifest, and for whom, without any key",
 		Long: `Show, for every Secret in each FILE (or standard input): its namespace and
 name, whether it is encrypted, partially encrypted or plain, the format
