@@ -38,7 +38,7 @@ func NewCmdDecrypt(sys *System, runF func(*cobra.Command, *DecryptOptions) error
 	c := &cobra.Command{
 		Use:     "decrypt [-I FILE]... [-i | -o FILE] [FILE... | - | -R DIR]",
 		Aliases: []string{"d"}, // kubesec's
-		Short: "Decrypt the Secrets in a manifest, ready for kubectl apply",
+		Short:   "Decrypt the Secrets in a manifest, ready for kubectl apply",
 		Long: `Decrypt every encrypted Secret in FILE (or standard input) and remove its
 ksec block, so the output can be piped to kubectl apply -f -. Every value and
 the whole Secret's MAC are verified before anything is written.

@@ -39,7 +39,7 @@ func NewCmdEdit(sys *System, runF func(*cobra.Command, *EditOptions) error) *cob
 	c := &cobra.Command{
 		Use:     "edit [-k KEY]... [-I FILE]... [-b] FILE",
 		Aliases: []string{"ee"}, // kubesec's
-		Short: "Edit an encrypted manifest in your editor, re-encrypted on save",
+		Short:   "Edit an encrypted manifest in your editor, re-encrypted on save",
 		Long: `Decrypt FILE into a private temporary file, open it in your editor, and
 encrypt it again when the editor exits. Unchanged values keep their
 ciphertext byte for byte, so the git diff shows only what you changed.

@@ -35,7 +35,7 @@ func NewCmdEncrypt(sys *System, runF func(*cobra.Command, *EncryptOptions) error
 	c := &cobra.Command{
 		Use:     "encrypt [-k KEY]... [-i | -o FILE] [FILE... | - | -R DIR]",
 		Aliases: []string{"e"}, // kubesec's
-		Short: "Encrypt the values of the Secrets in a manifest",
+		Short:   "Encrypt the values of the Secrets in a manifest",
 		Long: `Encrypt the data and stringData values of every Secret in FILE (or standard
 input), for every recipient key. Other documents and all other fields are
 kept as they are.

@@ -31,7 +31,7 @@ func NewCmdPatch(sys *System, runF func(*cobra.Command, *PatchOptions) error) *c
 	c := &cobra.Command{
 		Use:     "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
 		Aliases: []string{"p"}, // kubesec's
-		Short: "Set or remove single values of an encrypted Secret, without an editor",
+		Short:   "Set or remove single values of an encrypted Secret, without an editor",
 		Long: `Change single values of an encrypted Secret in place: --set and --set-file
 seal a new value where the key is (a new key goes under data,
 base64-encoded, or under stringData with --string-data, which also moves a
