@@ -76,8 +76,11 @@ func openKubesec(ctx context.Context, sys *System, kr foreign.Unwrapper, name st
 
 // kubesecRecipients maps a kubesec file's recipients to ksec's: a PGP key
 // ID or fingerprint to the key's primary fingerprint (through gpg's
-// keyring), AWS and GCP keys as they are (wrapped anew, with binding).
-func kubesecRecipients(ctx context.Context, kr *keyring.Keyring, f *foreign.KubesecFile) ([]keyring.Recipient, error) {
+// keyring), AWS and GCP keys as they are (wrapped anew, with binding). A
+// PGP ID that is not the primary key's fingerprint or long key ID (a
+// subkey's, or a short one) is resolved by gpg alone: the mapping is
+// printed so the user can check it.
+func kubesecRecipients(ctx context.Context, sys *System, kr *keyring.Keyring, name string, f *foreign.KubesecFile) ([]keyring.Recipient, error) {
 	var out []keyring.Recipient
 	for _, r := range f.Recipients {
 		rec, err := kr.ParseRecipient(ctx, r.Type+":"+r.ID)
@@ -87,6 +90,10 @@ func kubesecRecipients(ctx context.Context, kr *keyring.Keyring, f *foreign.Kube
 				h = "import the public key of pgp:" + r.ID + " into gpg (gpg --import KEY.asc), " + h
 			}
 			return nil, hint.Wrap(fmt.Errorf("kubesec recipient %s:%s: %w", r.Type, r.ID, err), h)
+		}
+		if r.Type == "pgp" && !strings.HasSuffix(rec.ID(), strings.ToUpper(r.ID)) {
+			fmt.Fprintf(sys.Err, "ksec: warning: %s: kubesec's pgp:%s is not a primary key's fingerprint or key ID; gpg resolved it to pgp:%s: check that this is the key you mean, or name the recipients with -k\n",
+				displayInput(name), r.ID, rec.ID())
 		}
 		if !slices.ContainsFunc(out, func(o keyring.Recipient) bool { return keyring.RefOf(o) == keyring.RefOf(rec) }) {
 			out = append(out, rec)
@@ -117,7 +124,7 @@ func convertKubesec(ctx context.Context, sys *System, kr *keyring.Keyring, name 
 		return nil, err
 	}
 	if rs.Set == nil {
-		mapped, err := kubesecRecipients(ctx, kr, f)
+		mapped, err := kubesecRecipients(ctx, sys, kr, name, f)
 		if err != nil {
 			return nil, err
 		}
