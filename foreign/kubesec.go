@@ -104,7 +104,18 @@ var (
 	kubesecFooterLine = regexp.MustCompile(`^# kubesec:`)
 	kubesecPGPID      = regexp.MustCompile(`^[A-Za-z0-9]{16,64}$`)
 	kubesecB64        = base64.StdEncoding.Strict()
+	kubesecPrintable  = regexp.MustCompile(`^[\x21-\x7e]+$`)
+	plainName         = regexp.MustCompile(`^[-._a-zA-Z0-9/]+$`)
 )
+
+// quoteName writes a key or Secret name for a message: as it is when plain,
+// else quoted, so that a name cannot carry terminal escapes.
+func quoteName(s string) string {
+	if plainName.MatchString(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
 
 // ParseKubesec reads a kubesec file's footer and Secret, checking its form;
 // nothing is decrypted.
@@ -235,7 +246,7 @@ func parseKubesecKey(line string, version int) (KubesecRecipient, error) {
 	default:
 		return KubesecRecipient{}, fmt.Errorf("unknown key type %.10q", typ)
 	}
-	if len(id) > kubesecMaxID || strings.ContainsAny(id, " \t") {
+	if len(id) > kubesecMaxID || !kubesecPrintable.MatchString(id) {
 		return KubesecRecipient{}, fmt.Errorf("the %s key ID is not one kubesec writes", typ)
 	}
 	if len(b64) > kubesecMaxArmored*4/3+4 {
@@ -366,7 +377,7 @@ func stringMap(doc map[any]any, field string) (map[string]string, error) {
 		ks, ok1 := k.(string)
 		vs, ok2 := v.(string)
 		if !ok1 || !ok2 {
-			return nil, kubesecErr(fmt.Sprintf("the Secret's %s.%v is not a string", field, k))
+			return nil, kubesecErr(fmt.Sprintf("the Secret's %s.%s is not a string", field, quoteName(fmt.Sprint(k))))
 		}
 		out[ks] = vs
 	}
@@ -472,19 +483,19 @@ func (f *KubesecFile) open(gcm cipher.AEAD, field string, values map[string]stri
 		}
 		ct, tag, ok := parseSealedParts(token, parts)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s.%s is not a kubesec-encrypted value", manifest.ErrBadInput, field, k)
+			return nil, fmt.Errorf("%w: %s.%s is not a kubesec-encrypted value", manifest.ErrBadInput, field, quoteName(k))
 		}
 		nonceCT := ct[1]
 		sealed := append(append([]byte(nil), ct[0]...), tag...)
 		if f.Version >= 3 && len(ct[0])%kubesecPad != 0 {
-			return nil, fmt.Errorf("%w: %s.%s is not padded as kubesec pads values", manifest.ErrBadInput, field, k)
+			return nil, fmt.Errorf("%w: %s.%s is not padded as kubesec pads values", manifest.ErrBadInput, field, quoteName(k))
 		}
 		if len(ct[0]) > kubesecMaxValue {
-			return nil, fmt.Errorf("%w: %s.%s is larger than a Secret can hold", manifest.ErrBadInput, field, k)
+			return nil, fmt.Errorf("%w: %s.%s is larger than a Secret can hold", manifest.ErrBadInput, field, quoteName(k))
 		}
 		plain, err := gcm.Open(nil, nonceCT, sealed, []byte(k))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s.%s does not decrypt: it was altered, or it belongs to another key or file", crypto.ErrIntegrity, field, k)
+			return nil, fmt.Errorf("%w: %s.%s does not decrypt: it was altered, or it belongs to another key or file", crypto.ErrIntegrity, field, quoteName(k))
 		}
 		if i := bytes.IndexByte(plain, 0); i >= 0 {
 			plain = plain[:i]
@@ -562,7 +573,7 @@ func (f *KubesecFile) describe() string {
 	if f.Name == "" {
 		return "the Secret"
 	}
-	return "Secret " + f.Name
+	return "Secret " + quoteName(f.Name)
 }
 
 // kubesecSorted is the order kubesec's sort of its era leaves up to 12
