@@ -78,8 +78,8 @@ func openKubesec(ctx context.Context, sys *System, kr foreign.Unwrapper, name st
 // ID or fingerprint to the key's primary fingerprint (through gpg's
 // keyring), AWS and GCP keys as they are (wrapped anew, with binding). A
 // PGP ID that is not the primary key's fingerprint or long key ID (a
-// subkey's, or a short one) is resolved by gpg alone: the mapping is
-// printed so the user can check it.
+// subkey's key ID) is resolved by gpg alone: the mapping is printed so the
+// user can check it.
 func kubesecRecipients(ctx context.Context, sys *System, kr *keyring.Keyring, name string, f *foreign.KubesecFile) ([]keyring.Recipient, error) {
 	var out []keyring.Recipient
 	for _, r := range f.Recipients {
@@ -91,7 +91,9 @@ func kubesecRecipients(ctx context.Context, sys *System, kr *keyring.Keyring, na
 			}
 			return nil, hint.Wrap(fmt.Errorf("kubesec recipient %s:%s: %w", r.Type, r.ID, err), h)
 		}
-		if r.Type == "pgp" && !strings.HasSuffix(rec.ID(), strings.ToUpper(r.ID)) {
+		// A full fingerprint is checked against the key gpg returns (a
+		// subkey's too); a key ID is only looked up.
+		if r.Type == "pgp" && len(r.ID) != 40 && !strings.HasSuffix(rec.ID(), strings.ToUpper(r.ID)) {
 			fmt.Fprintf(sys.Err, "ksec: warning: %s: kubesec's pgp:%s is not a primary key's fingerprint or key ID; gpg resolved it to pgp:%s: check that this is the key you mean, or name the recipients with -k\n",
 				displayInput(name), r.ID, rec.ID())
 		}
