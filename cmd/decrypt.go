@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"sync"
 	"text/template"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,7 @@ import (
 type DecryptOptions struct {
 	ioOptions
 	batchOptions
+	kubesecOptions
 	Files       []string
 	SecretsOnly bool
 	Identities  []string
@@ -33,11 +35,15 @@ type DecryptOptions struct {
 func NewCmdDecrypt(sys *System, runF func(*cobra.Command, *DecryptOptions) error) *cobra.Command {
 	opts := &DecryptOptions{}
 	c := &cobra.Command{
-		Use:   "decrypt [-I FILE]... [-i | -o FILE] [FILE... | - | -R DIR]",
-		Short: "Decrypt the Secrets in a manifest, ready for kubectl apply",
+		Use:     "decrypt [-I FILE]... [-i | -o FILE] [FILE... | - | -R DIR]",
+		Aliases: []string{"d"}, // kubesec's
+		Short:   "Decrypt the Secrets in a manifest, ready for kubectl apply",
 		Long: `Decrypt every encrypted Secret in FILE (or standard input) and remove its
 ksec block, so the output can be piped to kubectl apply -f -. Every value and
 the whole Secret's MAC are verified before anything is written.
+
+A kubesec file (format v3 or v4; v1 and v2, which have no MAC, only with
+--allow-no-mac) is decrypted too, and printed as kubesec decrypt prints it.
 
 Many files (or -R DIR) are decrypted in parallel and written as one YAML
 stream, in the order given (files under a directory sorted by path); with
@@ -53,7 +59,8 @@ names.
 Other output forms (kubesec compatible):
   -x, --cleartext     data values that are text go under stringData, decoded
   --template TEXT     a Go template run for each Secret, e.g. '{{ .data.password | base64decode }}'
-                      (functions: base64decode, base64encode)
+                      (functions: base64decode, base64encode); with -x, as in kubesec,
+                      data values are decoded: -x --template '{{ .data.password }}'
   --extract KEY       print one value raw, e.g. data.tls.crt or stringData.token
                       (data values decoded), or in SOPS's form '["data"]["tls.crt"]'
                       (printed as SOPS does: data values in base64); --secret
@@ -82,6 +89,7 @@ Other output forms (kubesec compatible):
 	f.StringVar(&opts.Secret, "secret", "", "with --extract: the Secret, as NAME or NAMESPACE/NAME")
 	f.BoolVar(&opts.SecretsOnly, "secrets-only", false, "output only the documents that hold an encrypted Secret")
 	opts.batchOptions.bind(f)
+	opts.kubesecOptions.bind(f)
 	opts.bindForce(f)
 	return c
 }
@@ -92,14 +100,16 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return err
 	}
 	forms := 0
-	for _, set := range []bool{opts.Cleartext, opts.Template != "", opts.Extract != ""} {
+	// -x with --template is kubesec's way: the template sees data values
+	// decoded.
+	for _, set := range []bool{opts.Cleartext && opts.Template == "", opts.Template != "", opts.Extract != ""} {
 		if set {
 			forms++
 		}
 	}
 	switch {
 	case forms > 1:
-		return usagef("-x/--cleartext, --template and --extract cannot be used together")
+		return usagef("-x/--cleartext, --template and --extract cannot be used together (except -x with --template)")
 	case opts.InPlace && (opts.Template != "" || opts.Extract != ""):
 		return usagef("-i/--in-place writes a manifest; --template and --extract do not make one")
 	case opts.Secret != "" && opts.Extract == "":
@@ -117,31 +127,44 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 			return usageError{fmt.Errorf("--template: %w", err)}
 		}
 	}
-	st, err := opts.parse(sys)
+	src, err := opts.read(sys)
 	if err != nil {
 		return err
 	}
-	warnShadows(sys, "", st)
 	kr, err := newKeyring(sys, opts.Identities)
 	if err != nil {
 		return err
 	}
-	out, n, err := decryptStream(c.Context(), kr, st, opts.SecretsOnly)
+	kubesec := isKubesec(src)
+	if kubesec {
+		// Decrypted here, then passed on as a plain manifest.
+		if _, src, err = openKubesec(c.Context(), sys, kr, opts.Input, src, opts.kubesecOptions); err != nil {
+			return err
+		}
+	}
+	st, err := parseManifest(opts.Input, src)
 	if err != nil {
 		return err
+	}
+	warnShadows(sys, "", st)
+	out, n := st.Bytes(), 1 // a kubesec file is decrypted already
+	if !kubesec {
+		if out, n, err = decryptStream(c.Context(), kr, st, opts.SecretsOnly); err != nil {
+			return err
+		}
 	}
 	if n == 0 {
 		fmt.Fprintf(sys.Err, "ksec: warning: no encrypted Secret in %s; passing it through unchanged\n", opts.inputName())
 	}
 	if forms == 0 {
-		return opts.write(sys, out, !st.Changed())
+		return opts.write(sys, out, !st.Changed() && !kubesec)
 	}
 	plain, err := manifest.Parse(out)
 	if err != nil {
 		return err
 	}
 	switch {
-	case opts.Cleartext:
+	case opts.Cleartext && tmpl == nil:
 		for _, s := range plain.Secrets {
 			plain.ShowDataAsStringData(s)
 		}
@@ -152,6 +175,11 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 			var obj map[string]any
 			if err := s.Decode(&obj); err != nil {
 				return err
+			}
+			if opts.Cleartext {
+				if err := decodeDataValues(s, obj); err != nil {
+					return err
+				}
 			}
 			if err := tmpl.Execute(&buf, obj); err != nil {
 				return fmt.Errorf("%s: --template: %w", s, err)
@@ -219,7 +247,19 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err != nil {
 		return err
 	}
+	var kubesec sync.Map // the files that were kubesec files, decrypted already
+	opts.kubesec = func(ctx context.Context, file string, src []byte) (*manifest.Stream, error) {
+		_, plain, err := openKubesec(ctx, sys, kr, file, src, opts.kubesecOptions)
+		if err != nil {
+			return nil, err
+		}
+		kubesec.Store(file, true)
+		return manifest.Parse(plain)
+	}
 	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string, st *manifest.Stream) ([]byte, bool, error) {
+		if _, ok := kubesec.Load(file); ok {
+			return st.Bytes(), true, nil
+		}
 		warnShadows(sys, file, st)
 		out, _, err := decryptStream(ctx, kr, st, opts.SecretsOnly)
 		return out, st.Changed(), err
@@ -237,6 +277,27 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return err
 	}
 	return failed
+}
+
+// decodeDataValues replaces the data values of a Secret decoded for a
+// template with their decoded bytes, as kubesec's --cleartext does.
+func decodeDataValues(s *manifest.Secret, obj map[string]any) error {
+	data, ok := obj["data"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	for k, v := range data {
+		text, ok := v.(string)
+		if !ok {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(text)
+		if err != nil {
+			return fmt.Errorf("%w: %s: data.%s is not valid base64", manifest.ErrBadInput, s, k)
+		}
+		data[k] = string(raw)
+	}
+	return nil
 }
 
 var templateFuncs = template.FuncMap{

@@ -27,9 +27,11 @@ type PatchOptions struct {
 // NewCmdPatch builds ksec patch; runF replaces the work in tests.
 func NewCmdPatch(sys *System, runF func(*cobra.Command, *PatchOptions) error) *cobra.Command {
 	opts := &PatchOptions{}
+	var kubesecData []string
 	c := &cobra.Command{
-		Use:   "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
-		Short: "Set or remove single values of an encrypted Secret, without an editor",
+		Use:     "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
+		Aliases: []string{"p"}, // kubesec's
+		Short:   "Set or remove single values of an encrypted Secret, without an editor",
 		Long: `Change single values of an encrypted Secret in place: --set and --set-file
 seal a new value where the key is (a new key goes under data,
 base64-encoded, or under stringData with --string-data, which also moves a
@@ -51,6 +53,14 @@ read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Input = args[0]
+			for _, d := range kubesecData {
+				lit, file := fromKubesecData(d)
+				if lit != "" {
+					opts.Set = append(opts.Set, lit)
+				} else {
+					opts.SetFile = append(opts.SetFile, file)
+				}
+			}
 			if runF != nil {
 				return runF(c, opts)
 			}
@@ -68,6 +78,7 @@ read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
 	f.BoolVar(&opts.Rotate, "rotate", false, "also give the Secret a new data key (re-seals every value)")
 	opts.bindForce(f)
+	kubesecDataFlag(f, &kubesecData)
 	return c
 }
 

@@ -66,7 +66,7 @@ func TestMessages(t *testing.T) {
 		t.Errorf("hints %q", h)
 	}
 	k := &Finding{Format: Kubesec, Line: 9, Marker: "a # kubesec:v: footer"}
-	if h := k.Hints("k.yaml"); len(h) != 1 || !strings.Contains(h[0], "issue 14") || !strings.Contains(h[0], "kubesec decrypt k.yaml | ksec encrypt") {
+	if h := k.Hints("k.yaml"); len(h) != 1 || !strings.Contains(h[0], "ksec encrypt -i k.yaml") {
 		t.Errorf("hints %q", h)
 	}
 }
