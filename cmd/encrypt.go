@@ -20,11 +20,12 @@ import (
 type EncryptOptions struct {
 	ioOptions
 	batchOptions
-	Files      []string
-	Keys       []string
-	Identities []string
-	Parent     string
-	Force      bool
+	Files          []string
+	Keys           []string
+	Identities     []string
+	PassphraseFile string
+	Parent         string
+	Force          bool
 }
 
 // NewCmdEncrypt builds ksec encrypt; runF replaces the work in tests.
@@ -84,6 +85,7 @@ Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	opts.batchOptions.bind(f)
 	f.StringVar(&opts.Parent, "parent", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
 	f.BoolVar(&opts.Force, "force", false, "replace an encrypted file's recipients even when some current ones are left out, and a file that has other hard links")
@@ -105,7 +107,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err := st.CheckShadows(); err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}
@@ -329,7 +331,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	files = oncePerFile(sys, files)
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

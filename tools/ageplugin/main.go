@@ -10,7 +10,7 @@
 // protocol, for a PIN (flagPIN, the PIN is "1234") or a confirmation
 // (flagConfirm) before unwrapping.
 //
-// KSECTEST_PLUGIN_MODE makes it misbehave: "hang" waits 30 seconds without
+// KSECTEST_PLUGIN_MODE makes it misbehave: "hang" waits 10 seconds without
 // answering, "fail" reports an error through the protocol, "crash" exits at
 // once, "flood" writes a long malformed line. KSECTEST_PLUGIN_ENV names a
 // file where it writes the environment it was given.
@@ -72,7 +72,7 @@ func main() {
 	}
 	switch os.Getenv("KSECTEST_PLUGIN_MODE") {
 	case "hang":
-		time.Sleep(30 * time.Second)
+		time.Sleep(10 * time.Second)
 		os.Exit(1)
 	case "crash":
 		os.Exit(3)
