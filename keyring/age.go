@@ -244,6 +244,9 @@ func (a *ageIdentities) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) (
 		if err == nil {
 			return key, nil
 		}
+		if ctx.Err() != nil { // a plugin run was cut short
+			return nil, ctx.Err()
+		}
 		var plugErr *PluginError
 		if errors.As(err, &plugErr) && failure == nil {
 			failure = fmt.Errorf("age:%s: %w", shortAgeID(s.ID), err)

@@ -270,6 +270,7 @@ func (r *pluginRunner) call(ctx context.Context, name string, f func(ui *plugin.
 		return ctx.Err()
 	}
 	var notFound *plugin.NotFoundError
+	said := clean(strings.TrimPrefix(fmt.Sprint(err), name+" plugin: "))
 	switch {
 	case err == nil:
 		return nil
@@ -281,9 +282,9 @@ func (r *pluginRunner) call(ctx context.Context, name string, f func(ui *plugin.
 			fmt.Sprintf(hintPluginMissing, name, name, upper))
 	case uiErr != nil:
 		// The library only tells the plugin the question failed; say why.
-		return &PluginError{Name: name, Err: fmt.Errorf("it asked a question that could not be answered: %w (the plugin said: %s)", uiErr, clean(err.Error()))}
+		return &PluginError{Name: name, Err: fmt.Errorf("it asked a question that could not be answered: %w (the plugin said: %s)", uiErr, said)}
 	}
-	return &PluginError{Name: name, Err: errors.New(clean(err.Error()))}
+	return &PluginError{Name: name, Err: errors.New(said)}
 }
 
 // clean makes a plugin's words safe to show: one line, printable, bounded.
