@@ -160,7 +160,7 @@ func parseSSHIdentity(data []byte, source, label string, opts IdentityOptions) (
 	raw, err := ssh.ParseRawPrivateKey(data)
 	var missing *ssh.PassphraseMissingError
 	switch {
-	case errors.As(err, &missing) && missing.PublicKey != nil && opts.Passphrase != nil:
+	case errors.As(err, &missing) && opts.Passphrase != nil:
 		return newLockedSSHIdentity(data, missing.PublicKey, source, label, opts), nil
 	case errors.As(err, &missing):
 		return nil, hint.Wrap(fmt.Errorf("%s: the SSH private key is protected by a passphrase, which ksec cannot ask for", label), hintSSHPassphrase)

@@ -134,17 +134,21 @@ func armorReader(data []byte) io.Reader {
 	return bytes.NewReader(data)
 }
 
-// newLockedSSHIdentity opens a passphrase-protected SSH private key. Its
-// public key is readable without the passphrase, so ksec asks only for
-// Secrets that have it as a recipient.
+// newLockedSSHIdentity opens a passphrase-protected SSH private key. The
+// public key of an OpenSSH key file is readable without the passphrase, so
+// ksec asks only for Secrets that have it as a recipient; for an old PEM
+// file (pub nil), for any Secret with an age recipient.
 func newLockedSSHIdentity(data []byte, pub ssh.PublicKey, source, label string, opts IdentityOptions) Identity {
 	data = bytes.Clone(data)
-	id := sshKeyID(pub)
+	id := ""
+	if pub != nil {
+		id = sshKeyID(pub)
+	}
 	return &lockedIdentity{
 		label: label,
 		fits: func(stanzas []Stanza) bool {
 			for _, s := range stanzas {
-				if s.Type == ageType && s.ID == id {
+				if s.Type == ageType && (id == "" || s.ID == id) {
 					return true
 				}
 			}
