@@ -154,6 +154,10 @@ func (r *ageRecipient) Wrap(ctx context.Context, dataKey []byte, _ Scope) (Stanz
 	}
 	var buf bytes.Buffer
 	w, err := age.Encrypt(&buf, rec)
+	var plugErr *PluginError
+	if errors.As(err, &plugErr) {
+		err = plugErr // age's "failed to wrap key for recipient #0" adds nothing
+	}
 	if err != nil {
 		return Stanza{}, fmt.Errorf("age: encrypt to %s: %w", shortAgeID(r.id), err)
 	}

@@ -167,7 +167,7 @@ func (r *pluginRunner) parsePluginLines(data []byte) (rest []byte, keys []ageKey
 }
 
 // PluginError is a failure of an age plugin program (as opposed to a key
-// that does not fit).
+// that does not fit). Its hints, if any, are on Err.
 type PluginError struct {
 	Name string
 	Err  error
@@ -265,7 +265,7 @@ func (r *pluginRunner) call(ctx context.Context, name string, f func(ui *plugin.
 	select {
 	case err = <-done:
 	case <-timer.C:
-		return hint.Wrap(&PluginError{Name: name, Err: fmt.Errorf("no answer within %s", timeout)}, hintPluginTimeout)
+		return &PluginError{Name: name, Err: hint.Wrap(fmt.Errorf("no answer within %s", timeout), hintPluginTimeout)}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -278,8 +278,8 @@ func (r *pluginRunner) call(ctx context.Context, name string, f func(ui *plugin.
 		return err
 	case errors.As(err, &notFound):
 		upper := strings.ToUpper(name)
-		return hint.Wrap(&PluginError{Name: name, Err: fmt.Errorf("the plugin program age-plugin-%s is not on $PATH", name)},
-			fmt.Sprintf(hintPluginMissing, name, name, upper))
+		return &PluginError{Name: name, Err: hint.Wrap(fmt.Errorf("the plugin program age-plugin-%s is not on $PATH", name),
+			fmt.Sprintf(hintPluginMissing, name, name, upper))}
 	case uiErr != nil:
 		// The library only tells the plugin the question failed; say why.
 		return &PluginError{Name: name, Err: fmt.Errorf("it asked a question that could not be answered: %w (the plugin said: %s)", uiErr, said)}
