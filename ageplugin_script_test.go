@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/ksec-dev/ksec/internal/tooltest"
@@ -14,6 +16,27 @@ import (
 func init() {
 	scriptCommands["ageplugin"] = cmdAgePlugin
 	scriptCommands["setenvfile"] = cmdSetenvFile
+	scriptCommands["agepass"] = cmdAgePass
+}
+
+// cmdAgePass encrypts IN with the passphrase PASS, as age -p does but at a
+// low scrypt work factor: age -p's costs seconds per try on a busy machine.
+//
+//	agepass PASS IN OUT
+func cmdAgePass(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: agepass PASS IN OUT")
+	}
+	r, err := age.NewScryptRecipient(args[0])
+	ts.Check(err)
+	r.SetWorkFactor(12)
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, r)
+	ts.Check(err)
+	_, err = w.Write([]byte(ts.ReadFile(args[1])))
+	ts.Check(err)
+	ts.Check(w.Close())
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), buf.Bytes(), 0o600))
 }
 
 // cmdAgePlugin drives the real test plugin of tools/ageplugin:
