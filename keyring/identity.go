@@ -25,8 +25,8 @@ const (
 	identityKinds      = "an age secret key, an SSH private key (ssh-ed25519 or ssh-rsa) or an OpenPGP secret key"
 	hintIdentityKinds  = "make an age key with ksec keygen (or age-keygen); an SSH key is a file like ~/.ssh/id_ed25519; an OpenPGP key comes from gpg --export-secret-keys --armor FINGERPRINT"
 	hintAgeFile        = "an age identity file holds one AGE-SECRET-KEY-1… key per line (or an age plugin's AGE-PLUGIN-NAME-1…); lines starting with # are comments"
-	hintSSHPassphrase  = "ksec does not ask for SSH key passphrases: use an age key from ksec keygen instead, or remove the passphrase from a private copy with ssh-keygen -p -f COPY"
-	hintAgeEncrypted   = "ksec does not ask for passphrases: pass the decrypted key through the environment instead, e.g. KSEC_AGE_KEY=\"$(age -d FILE)\""
+	hintSSHPassphrase  = "name the key with -I/--identity, and ksec asks for its passphrase (or reads --passphrase-file); or remove the passphrase from a private copy with ssh-keygen -p -f COPY"
+	hintAgeEncrypted   = "name the file with -I/--identity, and ksec asks for its passphrase (or reads --passphrase-file); or pass the decrypted key through the environment, e.g. KSEC_AGE_KEY=\"$(age -d FILE)\""
 	hintPublicNotIdent = "identities are secret keys: the public key goes into -k/--key, the matching secret key file into -I/--identity"
 )
 
@@ -79,7 +79,8 @@ func parseIdentityWith(data []byte, source, label string, opts IdentityOptions) 
 	case first == "age-encryption.org/v1" || pemType == "AGE ENCRYPTED FILE":
 		return nil, hint.Wrap(fmt.Errorf("%s is encrypted with age (a passphrase-protected key?), which ksec cannot open", label), hintAgeEncrypted)
 	case pemType == "ENCRYPTED PRIVATE KEY":
-		return nil, hint.Wrap(fmt.Errorf("%s: the private key is protected by a passphrase, which ksec cannot ask for", label), hintSSHPassphrase)
+		return nil, hint.Wrap(fmt.Errorf("%s: the private key is protected by a passphrase, which ksec cannot ask for", label),
+			"ksec opens protected OpenSSH keys, not encrypted PKCS#8 files: decrypt a private copy (openssl pkcs8 -in FILE -out COPY), or use an age key from ksec keygen")
 	case strings.HasSuffix(pemType, "PRIVATE KEY"):
 		return parseSSHIdentity(data, source, label, opts)
 	case strings.HasSuffix(pemType, "PUBLIC KEY"):

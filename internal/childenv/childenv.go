@@ -41,10 +41,11 @@ func isKeyMaterial(entry string) bool {
 		return true
 	}
 	upper := strings.ToUpper(value)
-	// KSEC_AGE_KEY may also hold an SSH or OpenPGP secret key in PEM or
+	// KSEC_AGE_KEY may also hold an age plugin identity (for software
+	// plugins, a secret key itself), an SSH or OpenPGP secret key in PEM or
 	// armor form; so may a variable of the user's own that ksec's key
 	// variable was copied from.
-	return strings.Contains(upper, agePrefix) || strings.Contains(upper, "PRIVATE KEY-----") || strings.Contains(upper, "PRIVATE KEY BLOCK-----")
+	return strings.Contains(upper, agePrefix) || strings.Contains(upper, "AGE-PLUGIN-") || strings.Contains(upper, "PRIVATE KEY-----") || strings.Contains(upper, "PRIVATE KEY BLOCK-----")
 }
 
 // ScrubProcess removes the variables that hold key material from this

@@ -12,6 +12,7 @@ func TestClean(t *testing.T) {
 		"KSEC_AGE_KEY=AGE-SECRET-KEY-1QQQ",
 		"KSEC_AGE_KEY=",
 		"KSEC_PASSPHRASE=correct horse",
+		"PLUGIN_KEY=AGE-PLUGIN-YUBIKEY-1QQQ",
 		"SOPS_AGE_KEY=# created\nAGE-SECRET-KEY-1ZZZ",
 		"MY_KEY=age-secret-key-1abc",
 		"KSEC_AGE_KEYS=not-a-key",
