@@ -246,3 +246,23 @@ func TestAgePluginEnvironment(t *testing.T) {
 	require.NotContains(t, string(env), "AGE-SECRET-KEY-")
 	require.NotContains(t, string(env), "hunter2")
 }
+
+func TestAgePluginIdentityFileErrors(t *testing.T) {
+	identity, _ := plugKey(t, 0)
+	for _, tc := range []struct {
+		name, file, err string
+	}{
+		{"garbage after a plugin line", identity + "\n\xff\xfe garbage\n", "not a valid age identity file: identities file is not valid UTF-8"},
+		{"bad line after a plugin line", identity + "\nAGE-SECRET-KEY-1NOPE\n", "not a valid age identity file: error at line 3"},
+		{"bad plugin line", "# c\n" + identity[:len(identity)-2] + "QQ\n", "line 3: not a valid age plugin identity"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := keyring.ParseIdentityFileWith([]byte("# test\n"+tc.file), "plug.key", keyring.IdentityOptions{})
+			agWantErr(t, err, tc.err)
+			require.NotContains(t, err.Error(), identity[20:40])
+		})
+	}
+	// Plugin lines and comments only: no native key needed.
+	_, err := keyring.ParseIdentityFileWith([]byte("# only a plugin\n\n"+identity+"\n"), "plug.key", keyring.IdentityOptions{})
+	require.NoError(t, err)
+}

@@ -144,7 +144,7 @@ func parseAgeIdentities(data []byte, source, label string, opts AgeOptions) (Ide
 		return nil, hint.Wrap(fmt.Errorf("%s: %w", label, err), hintAgeFile)
 	}
 	var ids []age.Identity
-	if len(plugins) == 0 || firstKeyLine(rest) != "" {
+	if len(plugins) == 0 || hasKeyLines(rest) {
 		// age's own errors name a line number and never quote the key.
 		ids, err = age.ParseIdentities(bytes.NewReader(rest))
 		if err != nil {
@@ -155,6 +155,18 @@ func parseAgeIdentities(data []byte, source, label string, opts AgeOptions) (Ide
 	a.label = label
 	a.keys = append(a.keys, plugins...)
 	return a, nil
+}
+
+// hasKeyLines reports whether data has a line that is neither blank nor a
+// comment.
+func hasKeyLines(data []byte) bool {
+	for line := range bytes.Lines(data) {
+		t := bytes.TrimSpace(line)
+		if len(t) > 0 && t[0] != '#' {
+			return true
+		}
+	}
+	return false
 }
 
 func parseSSHIdentity(data []byte, source, label string, opts IdentityOptions) (Identity, error) {
