@@ -91,16 +91,13 @@ func (p *pluginRecipient) withContext(ctx context.Context) age.Recipient {
 }
 
 func (p *pluginRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
-	var stanzas []*age.Stanza
-	err := p.run.call(p.ctx, p.name, func(ui *plugin.ClientUI) error {
+	return runPlugin(p.run, p.ctx, p.name, func(ui *plugin.ClientUI) ([]*age.Stanza, error) {
 		r, err := plugin.NewRecipient(p.encoding, ui)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		stanzas, err = r.Wrap(fileKey)
-		return err
+		return r.Wrap(fileKey)
 	})
-	return stanzas, err
 }
 
 // pluginKey is an AGE-PLUGIN-NAME-1… identity line. Its recipient cannot be
@@ -132,16 +129,13 @@ func (k *pluginKey) withContext(ctx context.Context) age.Identity {
 }
 
 func (k *pluginKey) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
-	var fileKey []byte
-	err := k.run.call(k.ctx, k.name, func(ui *plugin.ClientUI) error {
+	return runPlugin(k.run, k.ctx, k.name, func(ui *plugin.ClientUI) ([]byte, error) {
 		id, err := plugin.NewIdentity(k.encoding, ui)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fileKey, err = id.Unwrap(stanzas)
-		return err
+		return id.Unwrap(stanzas)
 	})
-	return fileKey, err
 }
 
 // parsePluginLines takes the AGE-PLUGIN- lines out of an age identity file:
@@ -186,19 +180,20 @@ type pluginRunner struct {
 	timeout  time.Duration
 }
 
-// call runs f, a call into filippo.io/age/plugin that starts the plugin
-// program, with a UI of its own. The library takes no context and runs the
-// program itself, so: the program inherits ksec's environment, from which
-// key material is removed first; and when ctx ends or the plugin is silent
-// for longer than the timeout (time spent answering its questions does not
-// count), ksec stops waiting and reports it. The program's pipes close
-// when ksec exits.
-func (r *pluginRunner) call(ctx context.Context, name string, f func(ui *plugin.ClientUI) error) error {
+// runPlugin runs f, a call into filippo.io/age/plugin that starts the
+// plugin program, with a UI of its own. The library takes no context and
+// runs the program itself, so: the program inherits ksec's environment,
+// from which key material is removed first; and when ctx ends or the
+// plugin is silent for longer than the timeout (time spent answering its
+// questions does not count), ksec stops waiting and reports it, leaving f
+// to finish on its own. The program's pipes close when ksec exits.
+func runPlugin[T any](r *pluginRunner, ctx context.Context, name string, f func(ui *plugin.ClientUI) (T, error)) (T, error) {
+	var zero T
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return zero, err
 	}
 	childenv.ScrubProcess()
 	timeout := r.timeout
@@ -259,21 +254,36 @@ func (r *pluginRunner) call(ctx context.Context, name string, f func(ui *plugin.
 			}
 		},
 	}
-	done := make(chan error, 1)
-	go func() { done <- f(ui) }()
-	var err error
-	select {
-	case err = <-done:
-	case <-timer.C:
-		return &PluginError{Name: name, Err: hint.Wrap(fmt.Errorf("no answer within %s", timeout), hintPluginTimeout)}
-	case <-ctx.Done():
-		return ctx.Err()
+	type result struct {
+		v   T
+		err error
 	}
+	done := make(chan result, 1) // f may finish after ksec stopped waiting
+	go func() {
+		v, err := f(ui)
+		done <- result{v, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-timer.C:
+		return zero, &PluginError{Name: name, Err: hint.Wrap(fmt.Errorf("no answer within %s", timeout), hintPluginTimeout)}
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	if res.err == nil {
+		return res.v, nil
+	}
+	return zero, explainPluginError(name, res.err, uiErr)
+}
+
+// explainPluginError turns the error of a plugin run into one that says what to do.
+// uiErr is why a question of the plugin's could not be answered, if one
+// could not.
+func explainPluginError(name string, err, uiErr error) error {
 	var notFound *plugin.NotFoundError
 	said := clean(strings.TrimPrefix(fmt.Sprint(err), name+" plugin: "))
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, age.ErrIncorrectIdentity):
 		return err
 	case errors.As(err, &notFound):
