@@ -145,6 +145,7 @@ func setupScript(env *testscript.Env) error {
 var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"awskms": cmdAWSKMS,
 	"gcpkms": cmdGCPKMS,
+	"vault":  cmdVault,
 	// sub FILE REGEXP REPLACEMENT: replace every match (at least one) in
 	// FILE; \n in REPLACEMENT is a newline.
 	"sub": func(ts *testscript.TestScript, neg bool, args []string) {

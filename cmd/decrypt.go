@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
-	"strings"
 	"text/template"
 
 	"github.com/spf13/cobra"
@@ -48,14 +47,18 @@ hold no encrypted Secret.
 
 The data key is unwrapped with the identity files given with -I/--identity
 or KSEC_IDENTITY_FILE (a path list), KSEC_AGE_KEY, the default age identity
-file, then gpg and its agent, then the cloud KMS a recipient names.
+file, then where SOPS keeps age keys (SOPS_AGE_KEY_FILE, SOPS_AGE_KEY,
+SOPS's keys.txt), then gpg and its agent, then the cloud KMS a recipient
+names.
 
 Other output forms (kubesec compatible):
   -x, --cleartext     data values that are text go under stringData, decoded
   --template TEXT     a Go template run for each Secret, e.g. '{{ .data.password | base64decode }}'
                       (functions: base64decode, base64encode)
   --extract KEY       print one value raw, e.g. data.tls.crt or stringData.token
-                      (data values decoded); --secret picks the Secret in a stream`,
+                      (data values decoded), or in SOPS's form '["data"]["tls.crt"]'
+                      (printed as SOPS does: data values in base64); --secret
+                      picks the Secret in a stream`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Files = args
 			if len(args) == 1 {
@@ -103,6 +106,11 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 		return usagef("-i/--in-place writes a manifest; --template and --extract do not make one")
 	case opts.Secret != "" && opts.Extract == "":
 		return usagef("--secret goes with --extract")
+	}
+	if opts.Extract != "" {
+		if _, _, _, err := extractPath(opts.Extract); err != nil {
+			return err // before any key is asked for
+		}
 	}
 	var tmpl *template.Template
 	if opts.Template != "" {
@@ -249,9 +257,9 @@ func extract(st *manifest.Stream, secret, what string) ([]byte, error) {
 		return nil, err
 	}
 	s := st.Secrets[index]
-	field, key, ok := strings.Cut(what, ".")
-	if !ok || (field != "data" && field != "stringData") {
-		field, key = "", what
+	field, key, asWritten, err := extractPath(what)
+	if err != nil {
+		return nil, err
 	}
 	// Without a field, the value Kubernetes applies: stringData wins over
 	// data (a key in both is warned about).
@@ -263,7 +271,7 @@ func extract(st *manifest.Stream, secret, what string) ([]byte, error) {
 			if v.Field != f || v.Key != key {
 				continue
 			}
-			if f == "stringData" {
+			if f == "stringData" || asWritten {
 				return []byte(v.Text), nil
 			}
 			raw, err := base64.StdEncoding.DecodeString(v.Text)

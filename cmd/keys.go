@@ -26,6 +26,7 @@ func newKeyring(sys *System, identityFiles []string, passphraseFile string) (*ke
 		keyring.NewPGP(keyring.PGPOptions{}),
 		keyring.NewAWS(keyring.AWSOptions{}),
 		keyring.NewGCP(keyring.GCPOptions{Endpoint: sys.Getenv("KSEC_GCP_KMS_ENDPOINT")}),
+		keyring.NewVault(keyring.VaultOptions{Getenv: sys.Getenv}),
 	}
 	files := append([]string(nil), identityFiles...)
 	if env := sys.Getenv("KSEC_IDENTITY_FILE"); env != "" {
@@ -54,6 +55,8 @@ func newKeyring(sys *System, identityFiles []string, passphraseFile string) (*ke
 		identities = append(identities, id)
 	}
 	identities = append(identities, keyring.NewDefaultAgeIdentity(keyring.DefaultAgeIdentityFile(sys.Getenv)))
+	// Then where SOPS users keep their age keys (see docs/MIGRATING.md).
+	identities = append(identities, keyring.SOPSAgeIdentities(sys.Getenv)...)
 	return keyring.New(providers, identities), nil
 }
 

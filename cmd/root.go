@@ -138,6 +138,7 @@ manifest stays readable and diffable in git.
 		NewCmdTextconv(sys, nil),
 		NewCmdExecEnv(sys, nil),
 		NewCmdExecFile(sys, nil),
+		NewCmdImport(sys, nil),
 	)
 	return root
 }

@@ -50,7 +50,7 @@ func (f *Finding) Hints(file string) []string {
 		}
 	}
 	return []string{
-		"ksec does not read SOPS files; convert it with: sops -d " + file + " | ksec encrypt -k KEY - > NEW.yaml",
+		"convert it to a ksec file, for the same recipients, with: ksec import -i " + file + " (it needs the sops program)",
 	}
 }
 
