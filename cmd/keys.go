@@ -13,7 +13,7 @@ import (
 // newKeyring sets up the key providers of this run and the identities named
 // with -I/--identity, then in KSEC_IDENTITY_FILE. Identity files are read
 // here, once; providers contact nothing until a recipient needs them.
-// passphraseFile is --passphrase-file (see passphraseOptions).
+// passphraseFile is --passphrase-file (see identityOptions).
 func newKeyring(sys *System, identityFiles []string, passphraseFile string) (*keyring.Keyring, error) {
 	idOpts, err := identityOptions(sys, passphraseFile)
 	if err != nil {
