@@ -25,7 +25,8 @@ import (
 func TestMain(m *testing.M) {
 	raceQuickExit()
 	testscript.Main(m, map[string]func(){
-		"ksec": func() { os.Exit(cmd.Main("test")) },
+		"ksec":   func() { os.Exit(cmd.Main("test")) },
+		"ttyrun": ttyrunMain, // tty_script_test.go
 	})
 }
 

@@ -198,7 +198,7 @@ func runCreate(ctx context.Context, sys *System, opts *CreateOptions) error {
 	if err := validateCreate(opts); err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, nil)
+	kr, err := newKeyring(sys, nil, "")
 	if err != nil {
 		return err
 	}

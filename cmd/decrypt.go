@@ -22,13 +22,14 @@ type DecryptOptions struct {
 	ioOptions
 	batchOptions
 	kubesecOptions
-	Files       []string
-	SecretsOnly bool
-	Identities  []string
-	Cleartext   bool
-	Template    string
-	Extract     string
-	Secret      string
+	Files          []string
+	SecretsOnly    bool
+	Identities     []string
+	PassphraseFile string
+	Cleartext      bool
+	Template       string
+	Extract        string
+	Secret         string
 }
 
 // NewCmdDecrypt builds ksec decrypt; runF replaces the work in tests.
@@ -83,6 +84,7 @@ Other output forms (kubesec compatible):
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	f.BoolVarP(&opts.Cleartext, "cleartext", "x", false, "write text data values decoded, under stringData")
 	f.StringVar(&opts.Template, "template", "", "render this Go template for each Secret instead of the manifest")
 	f.StringVar(&opts.Extract, "extract", "", "print the raw value of FIELD.KEY (or KEY) instead of the manifest")
@@ -131,7 +133,7 @@ func runDecrypt(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}
@@ -243,7 +245,7 @@ func runDecryptMany(c *cobra.Command, sys *System, opts *DecryptOptions) error {
 	if opts.InPlace {
 		files = oncePerFile(sys, files)
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

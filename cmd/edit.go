@@ -25,12 +25,13 @@ import (
 // EditOptions are the parsed flags of ksec edit.
 type EditOptions struct {
 	kubesecOptions
-	File       string
-	Keys       []string
-	Identities []string
-	Base64     bool
-	Rotate     bool
-	Force      bool
+	File           string
+	Keys           []string
+	Identities     []string
+	PassphraseFile string
+	Base64         bool
+	Rotate         bool
+	Force          bool
 }
 
 // NewCmdEdit builds ksec edit; runF replaces the work in tests.
@@ -77,6 +78,7 @@ A new FILE starts from a small Secret template (needs -k or KSEC_KEYS).`,
 	f := c.Flags()
 	f.StringArrayVarP(&opts.Keys, "key", "k", nil, "recipient key spec for a new file or a new Secret (repeatable)")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	f.BoolVarP(&opts.Base64, "base64", "b", false, "show data values base64-encoded, as stored")
 	f.BoolVarP(&opts.Rotate, "rotate", "r", false, "give every Secret a new data key on save (re-seals every value)")
 	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
@@ -110,7 +112,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 	if err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

@@ -22,11 +22,12 @@ type EncryptOptions struct {
 	ioOptions
 	batchOptions
 	kubesecOptions
-	Files      []string
-	Keys       []string
-	Identities []string
-	Parent     string
-	Force      bool
+	Files          []string
+	Keys           []string
+	Identities     []string
+	PassphraseFile string
+	Parent         string
+	Force          bool
 }
 
 // NewCmdEncrypt builds ksec encrypt; runF replaces the work in tests.
@@ -94,6 +95,7 @@ ksec inspect FILE shows what a conversion would do.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	opts.batchOptions.bind(f)
 	opts.kubesecOptions.bind(f)
 	f.StringVarP(&opts.Parent, "parent", "p", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
@@ -110,7 +112,7 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}
@@ -354,7 +356,7 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	files = oncePerFile(sys, files)
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

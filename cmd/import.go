@@ -97,7 +97,7 @@ func runImport(c *cobra.Command, sys *System, opts *ImportOptions) error {
 			"or convert by hand: sops decrypt FILE | ksec encrypt -k KEY - > NEW.yaml")
 	}
 	runner := &sops.Runner{Path: bin, Env: os.Environ(), MaxOutput: MaxInputSize}
-	kr, err := newKeyring(sys, nil)
+	kr, err := newKeyring(sys, nil, "")
 	if err != nil {
 		return err
 	}

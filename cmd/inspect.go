@@ -258,7 +258,7 @@ func inspectKubesec(ctx context.Context, sys *System, entry inspectedFile, src [
 	if len(entry.Secrets) != 1 {
 		return entry, fmt.Errorf("%w: a kubesec file holds one Secret", manifest.ErrBadInput)
 	}
-	kr, err := newKeyring(sys, nil)
+	kr, err := newKeyring(sys, nil, "")
 	if err != nil {
 		return entry, err
 	}

@@ -88,7 +88,7 @@ func runMergeDriver(c *cobra.Command, sys *System, opts *MergeDriverOptions) err
 	if err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, "")
 	if err != nil {
 		return err
 	}

@@ -15,13 +15,14 @@ import (
 // PatchOptions are the parsed flags of ksec patch.
 type PatchOptions struct {
 	ioOptions
-	Set        []string
-	SetFile    []string
-	Unset      []string
-	StringData bool
-	Secret     string
-	Identities []string
-	Rotate     bool
+	Set            []string
+	SetFile        []string
+	Unset          []string
+	StringData     bool
+	Secret         string
+	Identities     []string
+	PassphraseFile string
+	Rotate         bool
 }
 
 // NewCmdPatch builds ksec patch; runF replaces the work in tests.
@@ -76,6 +77,7 @@ read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	f.BoolVar(&opts.Rotate, "rotate", false, "also give the Secret a new data key (re-seals every value)")
 	opts.bindForce(f)
 	kubesecDataFlag(f, &kubesecData)
@@ -153,7 +155,7 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	if err := st.CheckNames(); err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

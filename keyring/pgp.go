@@ -747,6 +747,11 @@ type pgpFileIdentity struct {
 	label  string // names it in the list of keys tried
 	keys   openpgp.EntityList
 	all    openpgp.EntityList // public keys too: they check signatures (kubesec signs)
+	// passphrase, when set, opens protected keys (see pgpunlock.go).
+	passphrase func(what string) ([]byte, error)
+
+	mu       sync.Mutex       // keys are decrypted in place
+	unlocked map[uint64]error // unlock results by primary key ID
 }
 
 func (id *pgpFileIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) ([]byte, error) {
@@ -796,6 +801,8 @@ func (id *pgpFileIdentity) hasFingerprint(fpr string) bool {
 }
 
 func (id *pgpFileIdentity) unwrap(ctx context.Context, s Stanza) ([]byte, error) {
+	id.mu.Lock()
+	defer id.mu.Unlock()
 	keyIDs, err := pgpMessageKeyIDs(s.Wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("pgp:%s: the wrapped data key is not a usable OpenPGP message: %w", s.ID, err)
@@ -815,6 +822,12 @@ func (id *pgpFileIdentity) unwrap(ctx context.Context, s Stanza) ([]byte, error)
 				usable = append(usable, k)
 			}
 		}
+	}
+	if len(usable) == 0 && len(locked) > 0 && id.passphrase != nil {
+		if err := id.unlock(locked[0]); err != nil {
+			return nil, err
+		}
+		usable = locked[:1]
 	}
 	if len(usable) == 0 {
 		if len(locked) > 0 {
