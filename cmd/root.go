@@ -138,6 +138,8 @@ manifest stays readable and diffable in git.
 		NewCmdTextconv(sys, nil),
 		NewCmdExecEnv(sys, nil),
 		NewCmdExecFile(sys, nil),
+		NewCmdImport(sys, nil),
+		NewCmdMergeDriver(sys, nil),
 	)
 	return root
 }

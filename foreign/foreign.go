@@ -46,11 +46,11 @@ func (f *Finding) String() string {
 func (f *Finding) Hints(file string) []string {
 	if f.Format == Kubesec {
 		return []string{
-			"reading kubesec files is planned (issue 14); meanwhile convert it with: kubesec decrypt " + file + " | ksec encrypt -k KEY - > NEW.yaml",
+			"ksec decrypt, edit and inspect read kubesec files; convert it to a ksec file first with: ksec encrypt -i " + file,
 		}
 	}
 	return []string{
-		"ksec does not read SOPS files; convert it with: sops -d " + file + " | ksec encrypt -k KEY - > NEW.yaml",
+		"convert it to a ksec file, for the same recipients, with: ksec import -i " + file + " (it needs the sops program)",
 	}
 }
 

@@ -226,6 +226,9 @@ func (r *awsRecipient) Wrap(ctx context.Context, dataKey []byte, scope Scope) (S
 // awsEncryptionContext is the scope as KMS encryption context, which KMS
 // authenticates with the ciphertext and records in CloudTrail.
 func awsEncryptionContext(s Scope) map[string]string {
+	if s.Unbound {
+		return nil
+	}
 	ec := map[string]string{}
 	if s.Namespace != "" {
 		ec[awsContextNamespace] = s.Namespace
