@@ -50,6 +50,7 @@ directory upwards (see ksec init). A key is one of:
   pgp:PATH               an OpenPGP public-key file, armored or binary (a bare path works too)
   aws:arn:aws:kms:REGION:ACCOUNT:key/ID   an AWS KMS key or alias ARN (+ROLE_ARN to assume a role)
   gcp:projects/P/locations/L/keyRings/R/cryptoKeys/K   a Cloud KMS key
+  azure:https://VAULT.vault.azure.net/keys/KEY[/VERSION]   an Azure Key Vault RSA key
 
 On an encrypted file, plain -k KEY... replaces the recipients; -k +KEY adds
 one (the data key is wrapped for it, values stay as they are) and -k -KEY

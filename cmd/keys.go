@@ -27,6 +27,7 @@ func newKeyring(sys *System, identityFiles []string, passphraseFile string) (*ke
 		keyring.NewAWS(keyring.AWSOptions{}),
 		keyring.NewGCP(keyring.GCPOptions{Endpoint: sys.Getenv("KSEC_GCP_KMS_ENDPOINT")}),
 		keyring.NewVault(keyring.VaultOptions{Getenv: sys.Getenv}),
+		keyring.NewAzure(keyring.AzureOptions{Loopback: sys.Getenv("KSEC_AZURE_LOOPBACK") == "1"}),
 	}
 	files := append([]string(nil), identityFiles...)
 	if env := sys.Getenv("KSEC_IDENTITY_FILE"); env != "" {

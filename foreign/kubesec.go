@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"go.yaml.in/yaml/v3"
@@ -100,18 +101,20 @@ type KubesecPlain struct {
 	PGPOpened bool
 }
 
+// Regular expressions here are compiled on first use, not at start-up
+// (every ksec run would pay for them: see startup_test.go).
 var (
-	kubesecFooterLine = regexp.MustCompile(`^# kubesec:`)
-	kubesecPGPID      = regexp.MustCompile(`^[A-Za-z0-9]{16,64}$`)
+	kubesecFooterLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^# kubesec:`) })
+	kubesecPGPID      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]{16,64}$`) })
 	kubesecB64        = base64.StdEncoding.Strict()
-	kubesecPrintable  = regexp.MustCompile(`^[\x21-\x7e]+$`)
-	plainName         = regexp.MustCompile(`^[-._a-zA-Z0-9/]+$`)
+	kubesecPrintable  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\x21-\x7e]+$`) })
+	plainName         = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[-._a-zA-Z0-9/]+$`) })
 )
 
 // quoteName writes a key or Secret name for a message: as it is when plain,
 // else quoted, so that a name cannot carry terminal escapes.
 func quoteName(s string) string {
-	if plainName.MatchString(s) {
+	if plainName().MatchString(s) {
 		return s
 	}
 	return strconv.Quote(s)
@@ -132,11 +135,11 @@ func ParseKubesec(src []byte) (*KubesecFile, error) {
 		end--
 	}
 	start := end
-	for start > 0 && kubesecFooterLine.MatchString(lines[start-1]) {
+	for start > 0 && kubesecFooterLine().MatchString(lines[start-1]) {
 		start--
 	}
 	for i, l := range lines[:start] {
-		if kubesecFooterLine.MatchString(l) {
+		if kubesecFooterLine().MatchString(l) {
 			return nil, kubesecErr(fmt.Sprintf("line %d: a kubesec footer line before the end of the file", i+1))
 		}
 	}
@@ -232,7 +235,7 @@ func parseKubesecKey(line string, version int) (KubesecRecipient, error) {
 	id, b64 := strings.Join(fields[:len(fields)-1], ":"), fields[len(fields)-1]
 	switch typ {
 	case "pgp":
-		if len(fields) != 2 || !kubesecPGPID.MatchString(id) {
+		if len(fields) != 2 || !kubesecPGPID().MatchString(id) {
 			return KubesecRecipient{}, errors.New("a pgp key line is pgp:ID:WRAPPED with an ID of 16 to 64 letters and digits")
 		}
 	case "gcp":
@@ -246,7 +249,7 @@ func parseKubesecKey(line string, version int) (KubesecRecipient, error) {
 	default:
 		return KubesecRecipient{}, fmt.Errorf("unknown key type %.10q", typ)
 	}
-	if len(id) > kubesecMaxID || !kubesecPrintable.MatchString(id) {
+	if len(id) > kubesecMaxID || !kubesecPrintable().MatchString(id) {
 		return KubesecRecipient{}, fmt.Errorf("the %s key ID is not one kubesec writes", typ)
 	}
 	if len(b64) > kubesecMaxArmored*4/3+4 {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -107,10 +108,12 @@ type sopsCfgGrp struct {
 	Rest  map[string]any `yaml:",inline"`
 }
 
-var plainSpec = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:/._+@=-]*$`)
+// Regular expressions here are compiled on first use, not at start-up
+// (every ksec run would pay for them: see startup_test.go).
+var plainSpec = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:/._+@=-]*$`) })
 
 func quote(s string) string {
-	if plainSpec.MatchString(s) {
+	if plainSpec().MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ksec-dev/ksec/internal/childenv"
@@ -152,7 +153,9 @@ func (l *limited) wipe() {
 
 // longToken is a run of base64 or hex long enough to be a key, a data
 // key, a MAC or a digest of the values (SOPS's "computed" MAC is one).
-var longToken = regexp.MustCompile(`[A-Za-z0-9+/=_-]{24,}`)
+// Regular expressions here are compiled on first use, not at start-up
+// (every ksec run would pay for them: see startup_test.go).
+var longToken = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z0-9+/=_-]{24,}`) })
 
 // reason is the last line of sops's messages, without long tokens and
 // control characters, for the error message.
@@ -171,7 +174,7 @@ func reason(stderr []byte) string {
 		}
 		return r
 	}, last)
-	last = longToken.ReplaceAllString(last, "…")
+	last = longToken().ReplaceAllString(last, "…")
 	if len(last) > 300 {
 		last = last[:300] + "…"
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -30,9 +31,15 @@ type Exposure struct {
 }
 
 // sopsValue is one value SOPS encrypted, as SOPS writes it.
+// Regular expressions here are compiled on first use, not at start-up
+// (every ksec run would pay for them: see startup_test.go).
 var (
-	sopsValue   = regexp.MustCompile(`^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:(?:str|int|float|bool|bytes)\]$`)
-	sopsComment = regexp.MustCompile(`ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:comment\]`)
+	sopsValue = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:(?:str|int|float|bool|bytes)\]$`)
+	})
+	sopsComment = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:comment\]`)
+	})
 )
 
 // Exposed compares a SOPS file with its plaintext (as sops decrypted it)
@@ -50,7 +57,7 @@ func Exposed(encrypted, plain []byte) (*Exposure, error) {
 		return nil, fmt.Errorf("sops printed %d documents for the file's %d", len(plainDocs), len(encDocs))
 	}
 	// Only comments hold type:comment tokens.
-	e := &Exposure{Comments: len(sopsComment.FindAll(encrypted, -1))}
+	e := &Exposure{Comments: len(sopsComment().FindAll(encrypted, -1))}
 	for i := range encDocs {
 		var paths [][]string
 		walk(encDocs[i], nil, &paths)
@@ -137,7 +144,7 @@ func walk(n *yaml.Node, path []string, out *[][]string) {
 			walk(c, append(path[:len(path):len(path)], strconv.Itoa(i)), out)
 		}
 	case yaml.ScalarNode:
-		if sopsValue.MatchString(n.Value) {
+		if sopsValue().MatchString(n.Value) {
 			*out = append(*out, path)
 		}
 	}
