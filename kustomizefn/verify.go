@@ -191,7 +191,9 @@ func Verify(output []byte, expected []Expected) ([]Problem, error) {
 	type got struct{ namespace, name string }
 	found := map[string][]got{}
 	var problems []Problem
-	add := func(format string, args ...any) { problems = append(problems, Problem{Message: fmt.Sprintf(format, args...)}) }
+	add := func(format string, args ...any) {
+		problems = append(problems, Problem{Message: fmt.Sprintf(format, args...)})
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(output))
 	for doc := 1; ; doc++ {
 		var root yaml.Node
