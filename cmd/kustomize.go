@@ -94,7 +94,7 @@ never a value.`,
 
 func noArgs(c *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef("ksec %s takes no arguments (kustomize writes a ResourceList to its standard input)", c.Name())
+		return usagef("ksec %s takes no arguments: it reads standard input", c.Name())
 	}
 	return nil
 }

@@ -139,6 +139,7 @@ manifest stays readable and diffable in git.
 		NewCmdExecEnv(sys, nil),
 		NewCmdExecFile(sys, nil),
 		NewCmdKustomize(sys, nil),
+		NewCmdPostRender(sys, nil),
 	)
 	return root
 }
