@@ -270,7 +270,8 @@ func TestWalkAndVerify(t *testing.T) {
 	f.write(t, "base/kustomization.yaml", "generators: [gen.yaml]\n")
 	f.write(t, "overlay/kustomization.yaml", "resources:\n- ../base\n- https://example.invalid/remote?ref=v1\n")
 	f.write(t, "kustomization.yaml", "resources: [base]\nnamePrefix: x-\n")
-	exp, err := Walk(f.dir, 1<<20)
+	t.Chdir(f.dir)
+	exp, err := Walk(".", 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +315,7 @@ func TestWalkAndVerify(t *testing.T) {
 	// A generator listed under resources: is refused by the walk itself.
 	f.write(t, "bad/kustomization.yaml", "resources: [gen.yaml]\n")
 	f.write(t, "bad/gen.yaml", "apiVersion: ksec.dev/v1alpha1\nkind: SecretDecryptor\nmetadata:\n  name: s\nfiles: [x.yaml]\n")
-	if _, err := Walk(filepath.Join(f.dir, "bad"), 1<<20); err == nil || !strings.Contains(err.Error(), "gen.yaml: a SecretDecryptor listed under resources:") {
+	if _, err := Walk("bad", 1<<20); err == nil || !strings.Contains(err.Error(), "bad/gen.yaml: a SecretDecryptor listed under resources:") {
 		t.Errorf("Walk of a generator under resources: %v", err)
 	}
 }

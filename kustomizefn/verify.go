@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -45,40 +45,39 @@ var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Ku
 
 // Walk lists the Secrets the SecretDecryptors of the kustomization in dir
 // generate, following its local resources, components and generators
-// (remote ones are not followed). It needs no key: names and namespaces
-// are readable in the encrypted files.
+// (bases such as ../base included; remote ones are not followed). It needs
+// no key: names and namespaces are readable in the encrypted files. Paths
+// in the result start with dir.
 func Walk(dir string, maxSize int64) ([]Expected, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	w := &walker{root: root, max: maxSize, seen: map[string]bool{}}
-	if err := w.kustomization("."); err != nil {
+	w := &walker{max: maxSize, seen: map[string]bool{}}
+	if err := w.kustomization(filepath.Clean(dir)); err != nil {
 		return nil, err
 	}
 	return w.found, nil
 }
 
 type walker struct {
-	root  *os.Root
 	max   int64
 	seen  map[string]bool
 	found []Expected
 }
 
 func (w *walker) kustomization(dir string) error {
-	if w.seen[dir] {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if w.seen[abs] {
 		return nil
 	}
-	w.seen[dir] = true
+	w.seen[abs] = true
 	if len(w.seen) > maxKustomizations {
 		return fmt.Errorf("%w: more than %d kustomizations", manifest.ErrBadInput, maxKustomizations)
 	}
 	var src []byte
 	var name string
 	for _, n := range kustomizationNames {
-		p := path.Join(dir, n)
+		p := filepath.Join(dir, n)
 		data, err := w.read(p)
 		if err == nil {
 			src, name = data, p
@@ -101,11 +100,8 @@ func (w *walker) kustomization(dir string) error {
 		if remote(entry) {
 			continue
 		}
-		p := path.Join(dir, entry)
-		if strings.HasPrefix(p, "../") || p == ".." {
-			continue // outside the tree walked (kustomize's load restrictor decides)
-		}
-		if st, err := w.root.Stat(p); err == nil && st.IsDir() {
+		p := filepath.Join(dir, filepath.FromSlash(entry))
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			if err := w.kustomization(p); err != nil {
 				return err
 			}
@@ -147,7 +143,7 @@ func (w *walker) object(dir, p string, generator bool) error {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		for _, f := range cfg.Files {
-			fp := path.Join(dir, f)
+			fp := filepath.Join(dir, filepath.FromSlash(f))
 			data, err := w.read(fp)
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", p, f, err)
@@ -164,11 +160,14 @@ func (w *walker) object(dir, p string, generator bool) error {
 }
 
 func (w *walker) read(p string) ([]byte, error) {
-	f, err := w.root.Open(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", manifest.ErrBadInput, p)
+	}
 	return readAll(f, w.max, p)
 }
 
