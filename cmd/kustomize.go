@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,7 +22,11 @@ func argsFor(osArgs []string) []string {
 	if len(osArgs) == 0 {
 		return nil
 	}
-	name := strings.TrimSuffix(filepath.Base(osArgs[0]), ".exe")
+	name := osArgs[0]
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 { // either separator: the name as Windows gives it too
+		name = name[i+1:]
+	}
+	name = strings.TrimSuffix(name, ".exe")
 	if name == KustomizeName {
 		return append([]string{"kustomize"}, osArgs[1:]...)
 	}

@@ -65,7 +65,7 @@ func parseConfig(n *yaml.Node) (*Config, error) {
 	}
 	api, kind := scalar(n, "apiVersion"), scalar(n, "kind")
 	if api != APIVersion || kind != Kind {
-		return nil, configError("the function's configuration is %s %q, not %s %q", "apiVersion "+api+", kind", kind, "apiVersion "+APIVersion+", kind", Kind)
+		return nil, configError("the function's configuration is apiVersion %q, kind %q; want apiVersion %s, kind %s", api, kind, APIVersion, Kind)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i].Value; !configFields[k] {
