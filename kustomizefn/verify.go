@@ -136,7 +136,7 @@ func (w *walker) object(dir, p string, generator bool) error {
 			continue
 		}
 		if !generator {
-			return fmt.Errorf("%w: %s: a %s listed under resources: (or components:), where kustomize emits it as it is and generates nothing; list it under generators:", manifest.ErrBadInput, p, Kind)
+			return fmt.Errorf("%w: %s: a %s listed under resources: (or components:), where kustomize emits it as it is and generates nothing (list it under generators)", manifest.ErrBadInput, p, Kind)
 		}
 		cfg, err := parseConfig(n)
 		if err != nil {
