@@ -76,17 +76,32 @@ func PostRender(ctx context.Context, in io.Reader, out io.Writer, opts Options) 
 			return err
 		}
 		if err := decrypt(ctx, st); err != nil {
-			err = withSource(err, sources)
-			if errors.Is(err, crypto.ErrIntegrity) || errors.Is(err, keyring.ErrNoIdentity) {
+			if errors.Is(err, crypto.ErrIntegrity) || (errors.Is(err, keyring.ErrNoIdentity) && scopeBoundKey(err)) {
 				err = hint.Wrap(err, HintTemplated)
 			}
-			return err
+			return withSource(err, sources)
 		}
 	} else if err := st.CheckStrays(); err != nil {
 		return withSource(err, sources)
 	}
 	_, err = out.Write(st.Bytes())
 	return err
+}
+
+// scopeBoundKey reports whether the Secret err is about has a recipient
+// whose wrapped key is bound to the Secret's namespace and name (a cloud
+// KMS): for it, a renamed Secret fails to unwrap rather than to verify.
+func scopeBoundKey(err error) bool {
+	var me *manifest.Error
+	if !errors.As(err, &me) || me.Secret == nil || me.Secret.Meta == nil {
+		return false
+	}
+	for _, r := range me.Secret.Meta.Recipients {
+		if r.Type == "aws" || r.Type == "gcp" {
+			return true
+		}
+	}
+	return false
 }
 
 // templateSources maps each document number, counted as manifest.Parse

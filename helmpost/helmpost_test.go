@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,5 +131,32 @@ func TestPostRenderStrayBlock(t *testing.T) {
 	err = PostRender(context.Background(), strings.NewReader(in), &bytes.Buffer{}, options(t, id, &called))
 	if !errors.Is(err, crypto.ErrIntegrity) || !strings.HasPrefix(err.Error(), "app/templates/secret.yaml: ") {
 		t.Errorf("err %v", err)
+	}
+}
+
+func TestPostRenderHintOnlyWhereTheNameCounts(t *testing.T) {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := encrypt(t, id, secret)
+	called := false
+	// A wrong age key: no hint about names (an age key is not bound to them).
+	err = PostRender(context.Background(), strings.NewReader(rendered(enc)), &bytes.Buffer{}, options(t, other, &called))
+	if !errors.Is(err, keyring.ErrNoIdentity) || len(hint.All(err)) > 0 && hint.All(err)[0] == HintTemplated {
+		t.Errorf("wrong age key: %v, hints %q", err, hint.All(err))
+	}
+	// A KMS recipient that cannot unwrap (its key is bound to the name): the hint.
+	kms := strings.Replace(enc, "type: age", "type: aws", 1)
+	if kms == enc {
+		t.Fatal("no age recipient to turn into an AWS one")
+	}
+	err = PostRender(context.Background(), strings.NewReader(rendered(kms)), &bytes.Buffer{}, options(t, id, &called))
+	if !errors.Is(err, keyring.ErrNoIdentity) || !slices.Contains(hint.All(err), HintTemplated) {
+		t.Errorf("KMS recipient: %v, hints %q", err, hint.All(err))
 	}
 }
