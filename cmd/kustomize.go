@@ -47,7 +47,7 @@ func NewCmdKustomize(sys *System, runF func(*cobra.Command, *KustomizeOptions) e
 	opts := &KustomizeOptions{}
 	c := &cobra.Command{
 		Use:   "kustomize",
-		Short: "kustomize generator: decrypt the Secrets a SecretDecryptor lists, in kustomize build",
+		Short: "Generator for kustomize build: decrypt the Secrets a SecretDecryptor lists",
 		Long: `Run by kustomize as a KRM exec function: read the ResourceList kustomize
 writes to standard input, decrypt the files the SecretDecryptor lists
 (relative to the kustomization's directory; absolute paths, ".." and
