@@ -39,6 +39,10 @@ type Options struct {
 	Warn io.Writer
 }
 
+// maxTotalFactor bounds all files of one generator together, in units of
+// Options.MaxSize.
+const maxTotalFactor = 4
+
 // Generate answers one KRM function call: it reads the ResourceList that
 // kustomize writes to in, decrypts the files its SecretDecryptor lists and
 // writes a ResourceList whose items are the decrypted Secrets to out.
@@ -60,10 +64,15 @@ func Generate(ctx context.Context, in io.Reader, out io.Writer, opts Options) er
 	var decrypt Decrypter
 	var items []*yaml.Node
 	seen := map[keyring.Scope]string{}
+	total := int64(0)
 	for _, file := range cfg.Files {
 		st, err := readSecrets(root, file, opts.MaxSize)
 		if err != nil {
 			return err
+		}
+		// All files together are bounded too: the output holds them all.
+		if total += int64(len(st.Source())); total > maxTotalFactor*opts.MaxSize {
+			return fmt.Errorf("%w: the files of %s %s hold more than %d MiB together", manifest.ErrBadInput, Kind, cfg.Name, maxTotalFactor*opts.MaxSize>>20)
 		}
 		for _, s := range st.Secrets {
 			if prev, ok := seen[s.Scope()]; ok {

@@ -349,3 +349,27 @@ func TestResourceListReadBack(t *testing.T) {
 }
 
 func regexpMatch(re, s string) (bool, error) { return regexp.MatchString(re, s) }
+
+func TestGenerateTotalSize(t *testing.T) {
+	f := newFixture(t)
+	var files []string
+	size := int64(0)
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		f.encrypt(t, n+".yaml", strings.Replace(dbSecret, "name: db", "name: "+n, 1))
+		files = append(files, n+".yaml")
+		st, err := os.Stat(filepath.Join(f.dir, n+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		size = max(size, st.Size())
+	}
+	opts := f.options(f.id)
+	opts.MaxSize = size // each file fits; five of them do not
+	_, err := generate(t, input(files...), opts)
+	if !errors.Is(err, manifest.ErrBadInput) || !strings.Contains(err.Error(), "hold more than") {
+		t.Errorf("five files over the total: %v", err)
+	}
+	if _, err := generate(t, input(files[:4]...), opts); err != nil {
+		t.Errorf("four files within the total: %v", err)
+	}
+}
