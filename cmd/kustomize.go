@@ -88,6 +88,9 @@ never a value.`,
 			if runF != nil {
 				return runF(c, opts)
 			}
+			if err := notFromTerminal(sys, "kustomize"); err != nil {
+				return err
+			}
 			return kustomizefn.OneLine(runKustomizeFn(c, sys))
 		},
 	}
@@ -98,6 +101,15 @@ never a value.`,
 func noArgs(c *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usagef("ksec %s takes no arguments: it reads standard input", c.Name())
+	}
+	return nil
+}
+
+// notFromTerminal refuses to wait for input typed at a terminal: the tool
+// that runs the command writes its input.
+func notFromTerminal(sys *System, what string) error {
+	if sys.StdinIsTerminal != nil && sys.StdinIsTerminal() {
+		return usagef("ksec %s reads what %s writes to its standard input, not a terminal", what, map[string]string{"kustomize": "kustomize build", "post-render": "helm"}[what])
 	}
 	return nil
 }

@@ -1,7 +1,10 @@
 package cmd
 
 import (
+	"bytes"
+	"context"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +21,18 @@ func TestArgsFor(t *testing.T) {
 	} {
 		if got := argsFor(tc.osArgs); !slices.Equal(got, tc.want) {
 			t.Errorf("argsFor(%q) = %q, want %q", tc.osArgs, got, tc.want)
+		}
+	}
+}
+
+func TestGitOpsCommandsRefuseATerminal(t *testing.T) {
+	for _, args := range [][]string{{"kustomize"}, {"post-render"}} {
+		var out, errb bytes.Buffer
+		sys := &System{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: func(string) string { return "" },
+			StdinIsTerminal: func() bool { return true }}
+		code := Run(context.Background(), sys, "test", args)
+		if code != ExitUsage || out.Len() > 0 || !strings.Contains(errb.String(), "not a terminal") {
+			t.Errorf("%v from a terminal: exit %d, stderr %q", args, code, errb.String())
 		}
 	}
 }

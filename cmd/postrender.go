@@ -36,6 +36,9 @@ plugin.yaml runs this command) and pass --post-renderer ksec.`,
 			if runF != nil {
 				return runF(c)
 			}
+			if err := notFromTerminal(sys, "post-render"); err != nil {
+				return err
+			}
 			return helmpost.PostRender(c.Context(), sys.In, sys.Out, helmpost.Options{
 				MaxSize: MaxInputSize,
 				Decrypter: func() (helmpost.Decrypter, error) {
