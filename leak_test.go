@@ -313,6 +313,10 @@ func TestNoSecretInOutput(t *testing.T) {
 		l.check("init", "output", string(out), false)
 	}
 
+	// The admission policy holds no secret; an argument is a usage error.
+	run("admission-policy", false, 0, nil, "admission-policy")
+	run("admission-policy with an argument", false, 2, nil, "admission-policy", plain)
+
 	// Help and version.
 	run("--help", false, 0, nil, "--help")
 	run("--version", false, 0, nil, "--version")
@@ -342,7 +346,7 @@ func TestNoSecretInOutput(t *testing.T) {
 
 	// Every command in ksec --help has been run above.
 	help := b.run(nil, nil, "--help").stdout
-	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "kustomize", "post-render", "create", "keygen", "updatekeys", "init", "edit", "completion", "help"}
+	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "kustomize", "post-render", "create", "keygen", "updatekeys", "init", "edit", "completion", "help", "admission-policy"}
 	for _, m := range regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) +[A-Z]`).FindAllStringSubmatch(help, -1) {
 		if !slices.Contains(ran, m[1]) {
 			t.Errorf("ksec %s is not covered by the leak test: add it", m[1])

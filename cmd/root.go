@@ -140,6 +140,7 @@ manifest stays readable and diffable in git.
 		NewCmdExecFile(sys, nil),
 		NewCmdKustomize(sys, nil),
 		NewCmdPostRender(sys, nil),
+		NewCmdAdmissionPolicy(sys, nil),
 	)
 	return root
 }
