@@ -509,8 +509,22 @@ func (tm *tamperer) jsonCases(t *testing.T) {
 	tm.add("recipients reordered", "0 and 1", strings.NewReplacer(rs[0], rs[1], rs[1], rs[0]).Replace(src))
 	tm.add("recipient removed", "0", replaceOnce(t, src, rs[0]+",", ""))
 	tm.add("recipient duplicated", "0", replaceOnce(t, src, rs[0], rs[0]+","+rs[0]))
-	block := regexp.MustCompile(`(?s),\s*"ksec": \{.*\}\s*\}\s*$`).FindString(src)
-	tm.add("metadata block removed", "ksec", strings.Replace(src, block, "\n}\n", 1))
+	// The block is the first member of an object that spans lines, the
+	// last of one on a single line.
+	if m := regexp.MustCompile(`\n( *)"ksec": \{\n`).FindStringSubmatchIndex(src); m != nil {
+		end := strings.Index(src[m[1]:], "\n"+src[m[2]:m[3]]+"},")
+		if end < 0 {
+			t.Fatal("JSON fixture: the ksec block has no end")
+		}
+		end += m[1] + 1 + m[3] - m[2] + 2
+		tm.add("metadata block removed", "ksec", src[:m[0]]+src[end:])
+	} else {
+		block := regexp.MustCompile(`(?s),\s*"ksec": \{.*\}\s*\}\s*$`).FindString(src)
+		if block == "" {
+			t.Fatal("JSON fixture: no ksec block found")
+		}
+		tm.add("metadata block removed", "ksec", strings.Replace(src, block, "\n}\n", 1))
+	}
 	tm.add("scope changed", "name", replaceOnce(t, src, `"name": "j"`, `"name": "k"`))
 }
 

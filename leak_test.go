@@ -258,6 +258,35 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("merge-driver with a wrong key", false, 1, nil, "merge-driver", "-I", otherFile, mergeBase, mergeOurs, mergeSide("merge-theirs3.yaml", "token=lit-leak-Pa36Do"), "merged.yaml")
 	l.check("merge-driver with a wrong key", "merged file", string(mustRead(t, mergeOurs)), false)
 	run("merge-driver with a tampered side", false, 5, nil, "merge-driver", "-I", aliceFile, mergeBase, mergeSide("merge-ours4.yaml", "password=new-leak-Bx27Ke"), tampered, "merged.yaml")
+	// The GitOps integrations read standard input: the kustomize generator
+	// (a ResourceList naming files under the working directory) and the
+	// Helm post-renderer (a rendered release).
+	runIn := func(what, stdin string, stdoutMayHoldValues bool, wantCode int, env []string, args ...string) {
+		t.Helper()
+		r := b.run(strings.NewReader(stdin), env, args...)
+		if r.code != wantCode {
+			t.Errorf("%s: exit %d, want %d: %s", what, r.code, wantCode, r.stderr)
+		}
+		l.result(what, r, stdoutMayHoldValues)
+	}
+	resourceList := func(file string) string {
+		return "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n  apiVersion: ksec.dev/v1alpha1\n  kind: SecretDecryptor\n  metadata:\n    name: s\n  files: [" + file + "]\n"
+	}
+	alice := []string{"KSEC_IDENTITY_FILE=" + aliceFile}
+	runIn("kustomize", resourceList("enc.yaml"), true, 0, alice, "kustomize")
+	runIn("kustomize with a wrong key", resourceList("enc.yaml"), false, 4, []string{"KSEC_IDENTITY_FILE=" + otherFile}, "kustomize")
+	runIn("kustomize of a tampered file", resourceList("tampered.yaml"), false, 5, alice, "kustomize")
+	runIn("kustomize of a plaintext file", resourceList("plain.yaml"), false, 3, alice, "kustomize")
+	kdir := filepath.Join(b.dir, "kust")
+	must(t, os.Mkdir(kdir, 0o700))
+	must(t, os.WriteFile(filepath.Join(kdir, "kustomization.yaml"), []byte("generators: [gen.yaml]\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(kdir, "gen.yaml"), []byte("apiVersion: ksec.dev/v1alpha1\nkind: SecretDecryptor\nmetadata:\n  name: s\nfiles: [enc.yaml]\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(kdir, "enc.yaml"), encData, 0o600))
+	runIn("kustomize verify of a build that lacks the Secret", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n", false, 3, nil, "kustomize", "verify", kdir)
+	run("kustomize build with a failing kustomize", false, 1, []string{"KSEC_KUSTOMIZE=false"}, "kustomize", "build", kdir)
+	runIn("post-render", string(encData), true, 0, alice, "post-render")
+	runIn("post-render with a wrong key", string(encData), false, 4, []string{"KSEC_IDENTITY_FILE=" + otherFile}, "post-render")
+	runIn("post-render of a templated name", strings.Replace(string(encData), "name: db", "name: release-db", 1), false, 5, alice, "post-render")
 	run("check", false, 0, nil, "check", "-v", enc)
 	run("check of a plaintext file", false, 6, nil, "check", plain)
 	run("check -o json of a plaintext file", false, 6, nil, "check", "-o", "json", plain)
@@ -302,6 +331,10 @@ func TestNoSecretInOutput(t *testing.T) {
 	} else {
 		l.check("init", "output", string(out), false)
 	}
+
+	// The admission policy holds no secret; an argument is a usage error.
+	run("admission-policy", false, 0, nil, "admission-policy")
+	run("admission-policy with an argument", false, 2, nil, "admission-policy", plain)
 
 	// Help and version.
 	run("--help", false, 0, nil, "--help")
@@ -375,7 +408,7 @@ func TestNoSecretInOutput(t *testing.T) {
 
 	// Every command in ksec --help has been run above.
 	help := b.run(nil, nil, "--help").stdout
-	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "create", "keygen", "updatekeys", "init", "edit", "completion", "help", "import", "merge-driver"}
+	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "create", "keygen", "updatekeys", "init", "edit", "completion", "help", "import", "merge-driver", "kustomize", "post-render", "admission-policy"}
 	for _, m := range regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) +[A-Z]`).FindAllStringSubmatch(help, -1) {
 		if !slices.Contains(ran, m[1]) {
 			t.Errorf("ksec %s is not covered by the leak test: add it", m[1])

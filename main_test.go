@@ -18,17 +18,27 @@ import (
 
 	"github.com/ksec-dev/ksec/cmd"
 	"github.com/ksec-dev/ksec/internal/gpgtest"
+	"github.com/ksec-dev/ksec/internal/kubetest"
 )
 
 // The end-to-end tests run the real ksec binary (this test binary, re-executed
 // as "ksec") from the scripts in testdata/script, with a real gpg.
 func TestMain(m *testing.M) {
 	raceQuickExit()
-	testscript.Main(m, map[string]func(){
+	testscript.Main(kubeMain{m}, map[string]func(){
 		"ksec":   func() { os.Exit(cmd.Main("test")) },
 		"ttyrun": ttyrunMain, // tty_script_test.go
+		// kustomize before 5.7 runs its exec functions without arguments:
+		// a link by this name makes ksec the generator.
+		cmd.KustomizeName: func() { os.Exit(cmd.Main("test")) },
 	})
 }
+
+// kubeMain runs the tests and then stops the API server that the tests
+// against a real Kubernetes share (kubetest.Shared).
+type kubeMain struct{ m *testing.M }
+
+func (k kubeMain) Run() int { return kubetest.Main(k.m) }
 
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{

@@ -387,3 +387,31 @@ func TestAddAndRemoveRecipients(t *testing.T) {
 		require.Equal(t, string(src), string(dec))
 	}
 }
+
+// Encrypting a JSON Secret that spans lines changes no line but the
+// values': the ksec block goes in as the first member, on lines of its own,
+// so no existing line gains a comma (a git diff shows only what changed).
+func TestJSONBlockAddsLinesOnly(t *testing.T) {
+	src, err := os.ReadFile("../testdata/manifests/kubectl.json")
+	require.NoError(t, err)
+	enc := string(encrypt(t, src, "alice"))
+	start := strings.Index(enc, "\n    \"ksec\": {\n")
+	require.Equal(t, len("{"), start, "the block is not the first member:\n%s", enc)
+	end := strings.Index(enc[start:], "\n    },\n")
+	require.Positive(t, end)
+	rest := enc[:start] + enc[start+end+len("\n    },"):]
+	srcLines, encLines := strings.Split(string(src), "\n"), strings.Split(rest, "\n")
+	require.Equal(t, len(srcLines), len(encLines), "lines were added or removed outside the block:\n%s", rest)
+	var changed []string
+	for i := range srcLines {
+		if srcLines[i] != encLines[i] {
+			changed = append(changed, strings.TrimSpace(strings.SplitN(srcLines[i], ":", 2)[0]))
+			require.Regexp(t, `^        "(password|user)": "ENC\[ksec\.v1,[A-Za-z0-9_-]+\]",?$`, encLines[i])
+		}
+	}
+	require.Equal(t, []string{`"password"`, `"user"`}, changed)
+
+	dec, err := decrypt([]byte(enc), "alice")
+	require.NoError(t, err)
+	require.Equal(t, string(src), string(dec))
+}

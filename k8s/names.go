@@ -142,3 +142,17 @@ func isLabel(s string) bool {
 func isAlnum(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
+
+// MaxSecretSize is the most a Secret's values may hold in all, in bytes:
+// the API server adds up the decoded data values, stringData merged in.
+const MaxSecretSize = 1 << 20
+
+// SecretSize checks the total size of a Secret's values as the API server
+// does.
+func SecretSize(total int) error {
+	if total <= MaxSecretSize {
+		return nil
+	}
+	return hint.Wrap(fmt.Errorf("the Secret's values hold %d bytes in all: the API server refuses more than %d bytes (1 MiB)", total, MaxSecretSize),
+		"split the values over several Secrets, or keep large files out of Secrets")
+}

@@ -93,7 +93,8 @@ func knownFields(n *yaml.Node, known map[string]bool, where string) error {
 }
 
 // SetMetadata writes m as the Secret's ksec block: in place of the existing
-// block, or after the Secret's last entry.
+// block, else before the first entry of a JSON object that spans lines, or
+// after the Secret's last entry.
 func (st *Stream) SetMetadata(s *Secret, m Metadata) {
 	flow := s.mapping.Style&yaml.FlowStyle != 0
 	if s.metaKey != nil {
@@ -106,6 +107,17 @@ func (st *Stream) SetMetadata(s *Secret, m Metadata) {
 			st.replace(start, end, strings.TrimSuffix(st.renderYAMLMeta(m, s.metaKey.Column-1), st.newline))
 		}
 		return
+	}
+	if flow {
+		first := st.nodeStart(s.mapping.Content[0])
+		indent := string(st.src[st.lineStart(first):first])
+		if st.lineStart(first) != st.lineStart(st.nodeStart(s.mapping)) && strings.Trim(indent, " \t") == "" {
+			// An object that spans lines gets the block as its first member,
+			// on lines of its own: appended, it would add a comma to the
+			// last line, and a diff would show a line that did not change.
+			st.insert(first, st.renderJSONMeta(s, m, first)+","+st.newline+indent)
+			return
+		}
 	}
 	n := len(s.mapping.Content)
 	lastKey, lastVal := s.mapping.Content[n-2], s.mapping.Content[n-1]

@@ -53,5 +53,49 @@ func (st *Stream) checkSecretNames(s *Secret) error {
 			return &Error{Secret: s, Value: v, Err: fmt.Errorf("%w: %w", ErrBadInput, err)}
 		}
 	}
+	if err := k8s.SecretSize(plainSize(s)); err != nil {
+		return &Error{Secret: s, Err: fmt.Errorf("%w: %w", ErrBadInput, err)}
+	}
 	return nil
+}
+
+// plainSize adds up the sizes of the Secret's plaintext values as the API
+// server will hold them: data decoded, a stringData value in place of a
+// data value under the same key. Encrypted values were checked when they
+// were sealed and count for nothing; a data value that is not base64 is
+// refused elsewhere.
+func plainSize(s *Secret) int {
+	size := map[string]int{}
+	for _, v := range s.Values {
+		if v.IsNull() || v.IsEncrypted() {
+			continue
+		}
+		switch v.Field {
+		case "data":
+			if _, set := size[v.Key]; !set {
+				size[v.Key] = base64Size(v.Text)
+			}
+		case "stringData":
+			size[v.Key] = len(v.Text)
+		}
+	}
+	total := 0
+	for _, n := range size {
+		total += n
+	}
+	return total
+}
+
+// base64Size is the decoded size of base64 text, line breaks and spaces
+// (wrapped values) and padding not counted: 6 bits per character.
+func base64Size(text string) int {
+	n := 0
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case ' ', '\t', '\r', '\n', '=':
+		default:
+			n++
+		}
+	}
+	return n * 6 / 8
 }

@@ -1,0 +1,5 @@
+package kubetest
+
+import "syscall"
+
+func setDeathSignal(attr *syscall.SysProcAttr) { attr.Pdeathsig = syscall.SIGKILL }
