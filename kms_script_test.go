@@ -7,12 +7,15 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/ksec-dev/ksec/internal/kmstest"
+	"github.com/ksec-dev/ksec/internal/vaulttest"
 )
 
 // scriptKMS holds the KMS servers one script started.
 type scriptKMS struct {
 	aws *kmstest.LocalKMS
 	gcp *kmstest.GCPKMS
+
+	vault *vaulttest.Server
 }
 
 func kmsOf(ts *testscript.TestScript) *scriptKMS { return ts.Value("kms").(*scriptKMS) }

@@ -25,6 +25,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/ksec-dev/ksec/internal/kmstest"
+	"github.com/ksec-dev/ksec/internal/vaulttest"
 	"github.com/ksec-dev/ksec/manifest"
 )
 
@@ -239,6 +240,53 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("exec-env", false, 0, nil, "exec-env", "--skip-invalid", "-I", aliceFile, enc, "--", "true")
 	run("exec-env with a wrong key", false, 4, nil, "exec-env", "-I", otherFile, enc, "--", "true")
 	run("exec-file", false, 0, nil, "exec-file", "-I", aliceFile, enc, "--", "test", "-s", "{}")
+	// merge-driver: a clean merge, a conflict, no key, a tampered side;
+	// the files it leaves hold tokens only.
+	mergeBase := b.file("merge-base.yaml", encData)
+	mergeSide := func(name string, set string) string {
+		f := b.file(name, encData)
+		run("patch for merge-driver", false, 0, nil, "patch", "-i", "-I", aliceFile, "--set", set, f)
+		return f
+	}
+	mergeOurs := mergeSide("merge-ours.yaml", "password=new-leak-Bx27Ke")
+	run("merge-driver", false, 0, nil, "merge-driver", "-I", aliceFile, mergeBase, mergeOurs, mergeSide("merge-theirs.yaml", "token=lit-leak-Pa36Do"), "merged.yaml")
+	l.check("merge-driver", "merged file", string(mustRead(t, mergeOurs)), false)
+	mergeOurs = mergeSide("merge-ours2.yaml", "password=new-leak-Bx27Ke")
+	run("merge-driver with a conflict", false, 1, nil, "merge-driver", "-I", aliceFile, mergeBase, mergeOurs, mergeSide("merge-theirs2.yaml", "password=file-leak-Ju85Sa"), "merged.yaml")
+	l.check("merge-driver with a conflict", "merged file", string(mustRead(t, mergeOurs)), false)
+	mergeOurs = mergeSide("merge-ours3.yaml", "password=new-leak-Bx27Ke")
+	run("merge-driver with a wrong key", false, 1, nil, "merge-driver", "-I", otherFile, mergeBase, mergeOurs, mergeSide("merge-theirs3.yaml", "token=lit-leak-Pa36Do"), "merged.yaml")
+	l.check("merge-driver with a wrong key", "merged file", string(mustRead(t, mergeOurs)), false)
+	run("merge-driver with a tampered side", false, 5, nil, "merge-driver", "-I", aliceFile, mergeBase, mergeSide("merge-ours4.yaml", "password=new-leak-Bx27Ke"), tampered, "merged.yaml")
+	// The GitOps integrations read standard input: the kustomize generator
+	// (a ResourceList naming files under the working directory) and the
+	// Helm post-renderer (a rendered release).
+	runIn := func(what, stdin string, stdoutMayHoldValues bool, wantCode int, env []string, args ...string) {
+		t.Helper()
+		r := b.run(strings.NewReader(stdin), env, args...)
+		if r.code != wantCode {
+			t.Errorf("%s: exit %d, want %d: %s", what, r.code, wantCode, r.stderr)
+		}
+		l.result(what, r, stdoutMayHoldValues)
+	}
+	resourceList := func(file string) string {
+		return "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n  apiVersion: ksec.dev/v1alpha1\n  kind: SecretDecryptor\n  metadata:\n    name: s\n  files: [" + file + "]\n"
+	}
+	alice := []string{"KSEC_IDENTITY_FILE=" + aliceFile}
+	runIn("kustomize", resourceList("enc.yaml"), true, 0, alice, "kustomize")
+	runIn("kustomize with a wrong key", resourceList("enc.yaml"), false, 4, []string{"KSEC_IDENTITY_FILE=" + otherFile}, "kustomize")
+	runIn("kustomize of a tampered file", resourceList("tampered.yaml"), false, 5, alice, "kustomize")
+	runIn("kustomize of a plaintext file", resourceList("plain.yaml"), false, 3, alice, "kustomize")
+	kdir := filepath.Join(b.dir, "kust")
+	must(t, os.Mkdir(kdir, 0o700))
+	must(t, os.WriteFile(filepath.Join(kdir, "kustomization.yaml"), []byte("generators: [gen.yaml]\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(kdir, "gen.yaml"), []byte("apiVersion: ksec.dev/v1alpha1\nkind: SecretDecryptor\nmetadata:\n  name: s\nfiles: [enc.yaml]\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(kdir, "enc.yaml"), encData, 0o600))
+	runIn("kustomize verify of a build that lacks the Secret", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n", false, 3, nil, "kustomize", "verify", kdir)
+	run("kustomize build with a failing kustomize", false, 1, []string{"KSEC_KUSTOMIZE=false"}, "kustomize", "build", kdir)
+	runIn("post-render", string(encData), true, 0, alice, "post-render")
+	runIn("post-render with a wrong key", string(encData), false, 4, []string{"KSEC_IDENTITY_FILE=" + otherFile}, "post-render")
+	runIn("post-render of a templated name", strings.Replace(string(encData), "name: db", "name: release-db", 1), false, 5, alice, "post-render")
 	run("check", false, 0, nil, "check", "-v", enc)
 	run("check of a plaintext file", false, 6, nil, "check", plain)
 	run("check -o json of a plaintext file", false, 6, nil, "check", "-o", "json", plain)
@@ -315,9 +363,52 @@ func TestNoSecretInOutput(t *testing.T) {
 	run("encrypt when AWS KMS refuses", false, -1, aws.Env(), "encrypt", "-k", "aws:"+aws.KeyARN, plain)
 	run("decrypt with a disabled AWS key", false, -1, aws.Env(), "decrypt", b.file("aws2.yaml", bytes.ReplaceAll(mustRead(t, awsFile), []byte(aws.KeyARN), []byte(aws.DisabledKeyARN))))
 
+	// Vault transit that refuses, is sealed or answers garbage: the errors
+	// name keys, never the token or data keys.
+	vs := vaulttest.ForTest(t)
+	must(t, vs.CreateKey("transit", "leak", "aes256-gcm96"))
+	l.keys = append(l.keys, vs.Token)
+	vaultKey := vs.KeyURL("transit", "leak")
+	vaultFile := filepath.Join(b.dir, "vault.yaml")
+	run("encrypt for Vault and age", false, 0, vs.Env(), "encrypt", "-k", "vault:"+vaultKey, "-k", aliceR, "-o", vaultFile, plain)
+	l.dataKeys(vaultFile)
+	run("decrypt with Vault", true, 0, vs.Env(), "decrypt", vaultFile)
+	// (A server that ignores associated_data cannot open a bound key: exit 5.)
+	for fault, code := range map[string]int{"huge": 4, "malformed": 4, "ignore-aad": 5} {
+		must(t, vs.SetFault(fault))
+		run("decrypt when Vault answers "+fault, false, code, vs.Env(), "decrypt", vaultFile)
+		run("encrypt when Vault answers "+fault, false, -1, vs.Env(), "encrypt", "-k", "vault:"+vaultKey, plain)
+	}
+	must(t, vs.SetFault(""))
+	run("decrypt with a wrong Vault token", false, 4, append(vs.Env(), "VAULT_TOKEN=hvs.wrong-leak-Qz4"), "decrypt", vaultFile)
+	must(t, vs.Seal())
+	run("decrypt when Vault is sealed", false, 4, vs.Env(), "decrypt", vaultFile)
+	run("encrypt when Vault is sealed", false, -1, vs.Env(), "encrypt", "-k", "vault:"+vaultKey, plain)
+	// import: a file made by the real sops, converted through it; sops's
+	// age key in a file and in SOPS_AGE_KEY.
+	sopsDir := filepath.Join(b.dir, "sopsbin")
+	must(t, os.Mkdir(sopsDir, 0o755))
+	must(t, os.Symlink(sopsFor(t), filepath.Join(sopsDir, "sops")))
+	sopsPath := []string{"PATH=" + sopsDir + string(os.PathListSeparator) + os.Getenv("PATH"), "SOPS_DISABLE_VERSION_CHECK=1"}
+	sopsEnv := append(slices.Clone(sopsPath), "SOPS_AGE_KEY_FILE="+aliceFile)
+	sc := exec.Command(filepath.Join(sopsDir, "sops"), "encrypt", "--age", aliceR, "--input-type", "yaml", "--output-type", "yaml", plain)
+	sc.Env = append(slices.Clone(b.env), sopsPath...)
+	sopsOut, err := sc.Output()
+	must(t, err)
+	sopsFile := b.file("sops.yaml", sopsOut)
+	run("import", false, 0, sopsEnv, "import", sopsFile)
+	run("import with SOPS_AGE_KEY", false, 0, append(slices.Clone(sopsPath), "SOPS_AGE_KEY="+ident.String()), "import", sopsFile)
+	run("import -i", false, 0, sopsEnv, "import", "-i", sopsFile)
+	l.dataKeys(sopsFile)
+	sopsTampered := regexp.MustCompile(`(password: ENC\[AES256_GCM,data:)[^,]{4}`).ReplaceAll(sopsOut, []byte("${1}AAAA"))
+	run("import of a tampered SOPS file", false, 5, sopsEnv, "import", b.file("sops-tampered.yaml", sopsTampered))
+	run("import with no key for sops", false, 4, sopsPath, "import", b.file("sops-nokey.yaml", sopsOut))
+	run("import without sops", false, 1, nil, "import", b.file("sops-nosops.yaml", sopsOut))
+	run("init --from-sops", false, 0, nil, "init", "--from-sops", b.file(".sops.yaml", []byte("creation_rules:\n  - age: "+aliceR+"\n")))
+
 	// Every command in ksec --help has been run above.
 	help := b.run(nil, nil, "--help").stdout
-	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "create", "keygen", "updatekeys", "init", "edit", "completion", "help", "admission-policy"}
+	ran := []string{"encrypt", "decrypt", "patch", "rotate", "inspect", "check", "textconv", "exec-env", "exec-file", "create", "keygen", "updatekeys", "init", "edit", "completion", "help", "import", "merge-driver", "kustomize", "post-render", "admission-policy"}
 	for _, m := range regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) +[A-Z]`).FindAllStringSubmatch(help, -1) {
 		if !slices.Contains(ran, m[1]) {
 			t.Errorf("ksec %s is not covered by the leak test: add it", m[1])

@@ -26,7 +26,11 @@ import (
 func TestMain(m *testing.M) {
 	raceQuickExit()
 	testscript.Main(kubeMain{m}, map[string]func(){
-		"ksec": func() { os.Exit(cmd.Main("test")) },
+		"ksec":   func() { os.Exit(cmd.Main("test")) },
+		"ttyrun": ttyrunMain, // tty_script_test.go
+		// kustomize before 5.7 runs its exec functions without arguments:
+		// a link by this name makes ksec the generator.
+		cmd.KustomizeName: func() { os.Exit(cmd.Main("test")) },
 	})
 }
 
@@ -102,6 +106,7 @@ func setupScript(env *testscript.Env) error {
 	}
 	for name := range keys.fpr {
 		env.Setenv(strings.ToUpper(name), keys.fpr[name])
+		env.Setenv(strings.ToUpper(name)+"_KEYID", keys.fpr[name][24:]) // a long key ID, as kubesec files often name keys
 		if err := os.WriteFile(filepath.Join(env.WorkDir, name+".pub.asc"), keys.public[name], 0o644); err != nil {
 			return err
 		}
@@ -149,8 +154,10 @@ func setupScript(env *testscript.Env) error {
 }
 
 var scriptCommands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"awskms": cmdAWSKMS,
-	"gcpkms": cmdGCPKMS,
+	"awskms":  cmdAWSKMS,
+	"gcpkms":  cmdGCPKMS,
+	"vault":   cmdVault,
+	"kubesec": cmdKubesec,
 	// sub FILE REGEXP REPLACEMENT: replace every match (at least one) in
 	// FILE; \n in REPLACEMENT is a newline.
 	"sub": func(ts *testscript.TestScript, neg bool, args []string) {

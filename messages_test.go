@@ -61,7 +61,7 @@ func TestMessages(t *testing.T) {
 
 	defaultAge := filepath.Join(b.dir, "config", "ksec", "identities")
 	const specHint = "ksec: hint: keys are written pgp:FINGERPRINT, pgp:KEYID, pgp:EMAIL or pgp:PATH (an OpenPGP key, looked up in gpg or read from a file), " +
-		"age:age1… or age:ssh-ed25519 … (an age recipient), aws:arn:aws:kms:… or gcp:projects/…/cryptoKeys/…; bare forms work too\n"
+		"age:age1… or age:ssh-ed25519 … (an age recipient), aws:arn:aws:kms:…, gcp:projects/…/cryptoKeys/…, vault:https://HOST:8200/v1/MOUNT/keys/NAME or azure:https://VAULT.vault.azure.net/keys/KEY; bare forms work too\n"
 	const noKeyFiles = "ksec: hint: tried: no key file was named (-I/--identity, KSEC_IDENTITY_FILE) and KSEC_AGE_KEY is not set\n"
 	recipients := "recipients: pgp:" + alice + ", age:" + ageRcpt
 	gpgTried := "(pgp:" + alice + " is encrypted to key ID " + aliceSub + "; gpg: decryption failed: No secret key)"

@@ -17,6 +17,10 @@
 # (keys of the big Secret, default 10000), BENCH_RUNS (runs of each fast
 # command, default 20), BENCH_PARALLEL=0 skips the parallel SOPS loop,
 # BENCH_HYPERFINE=0 times with a shell loop instead of hyperfine.
+# BENCH_BASE=REV (a git revision, e.g. main) first compares this tree's ksec
+# with ksec built from REV on start-up and one small age decrypt (is a
+# change slower for runs that do not use it?); BENCH_BASE_ONLY=1 stops
+# there, without SOPS.
 # Not run by CI: the times depend on the machine and its load.
 set -euo pipefail
 export LC_ALL=C # a decimal point in $EPOCHREALTIME and awk
@@ -74,72 +78,7 @@ printf 'package main\n\nfunc main() { println("hello") }\n' >"$tmp/hello.go"
 (cd "$tmp" && go build -o "$tmp/bin/hello" hello.go)
 GEN=$tmp/bin/gen
 
-if [ -n "${SOPS:-}" ]; then
-	[ -x "$SOPS" ] || die "SOPS=$SOPS is not an executable"
-else
-	say "installing sops $SOPS_VERSION from its Go module (the first time takes minutes)"
-	(cd "$tmp" && GOBIN=$tmp/bin go install "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION")
-	SOPS=$tmp/bin/sops
-fi
-# SOPS would otherwise ask the internet for a newer version.
-export SOPS_DISABLE_VERSION_CHECK=1
-# Keep both tools away from the developer's own keys and settings.
-export XDG_CONFIG_HOME=$tmp/xdg
-unset KSEC_KEYS KSEC_IDENTITY_FILE KSEC_AGE_KEY SOPS_AGE_KEY SOPS_PGP_FP SOPS_AGE_RECIPIENTS
-sops_version=$("$SOPS" --version --disable-version-check 2>/dev/null | head -1)
-
-# --- keys and inputs ---------------------------------------------------------
-
-cd "$tmp"
-say "making keys and inputs in $tmp"
-age-keygen -o age.key 2>/dev/null
-AGE_PUB=$(age-keygen -y age.key)
-export SOPS_AGE_KEY_FILE=$tmp/age.key
-mkdir -m 700 "$GNUPGHOME"
-gpg --batch --quiet --passphrase '' --quick-gen-key 'ksec bench <bench@example.test>' future-default default never 2>/dev/null
-FPR=$(gpg --batch --with-colons --list-secret-keys | awk -F: '/^fpr/ {print $10; exit}')
-[ -n "$FPR" ] || die "could not make a GnuPG key"
-gpg --batch --check-trustdb >/dev/null 2>&1
-gpg --batch --armor --export-secret-keys "$FPR" >pgp.sec.asc
-
-ENCRE='^(data|stringData)$' # SOPS encrypts only what ksec does
-"$GEN" -o small.yaml -keys 10
-"$GEN" -o big.yaml -keys "$BIG"
-"$GEN" -o big2.yaml -keys $((BIG * 2))
-"$GEN" -n "$N" -dir many-plain
-
-"$KSEC" encrypt -k "age:$AGE_PUB" -o small.ksec-age.yaml small.yaml
-"$SOPS" encrypt --age "$AGE_PUB" --encrypted-regex "$ENCRE" small.yaml >small.sops-age.yaml
-"$KSEC" encrypt -k "pgp:$FPR" -o small.ksec-pgp.yaml small.yaml
-"$SOPS" encrypt --pgp "$FPR" --encrypted-regex "$ENCRE" small.yaml >small.sops-pgp.yaml
-"$KSEC" encrypt -k "age:$AGE_PUB" -o big.ksec.yaml big.yaml
-"$SOPS" encrypt --age "$AGE_PUB" --encrypted-regex "$ENCRE" big.yaml >big.sops.yaml
-"$KSEC" encrypt -k "age:$AGE_PUB" -o big2.ksec.yaml big2.yaml
-cp -r many-plain many-ksec
-cp -r many-plain many-sops
-"$KSEC" encrypt -i -k "age:$AGE_PUB" -R many-ksec
-# Not measured; in parallel because it is one SOPS process per file.
-export SOPS AGE_PUB ENCRE
-find many-sops -name '*.yaml' -print0 |
-	xargs -0 -n 20 -P "$(nproc)" sh -c 'for f; do "$SOPS" encrypt -i --age "$AGE_PUB" --encrypted-regex "$ENCRE" "$f" || exit 255; done' sh
-
-cat >"$tmp/bin/sops-each" <<'EOF2'
-#!/bin/sh
-for f; do "$SOPS" decrypt "$f" || exit 255; done
-EOF2
-chmod +x "$tmp/bin/sops-each"
-
-# Both tools must give back what was encrypted before anything is timed.
-"$KSEC" decrypt -I age.key small.ksec-age.yaml | cmp - small.yaml || die "ksec age round trip"
-"$KSEC" decrypt small.ksec-pgp.yaml | cmp - small.yaml || die "ksec gpg round trip"
-"$KSEC" decrypt -I pgp.sec.asc small.ksec-pgp.yaml | cmp - small.yaml || die "ksec PGP key file round trip"
-"$KSEC" decrypt -I age.key big.ksec.yaml | cmp - big.yaml || die "ksec big round trip"
-[ "$("$KSEC" decrypt -I age.key -R many-ksec | grep -c '^kind: Secret$')" = "$N" ] || die "ksec decrypt -R lost Secrets"
-for f in small.sops-age.yaml small.sops-pgp.yaml big.sops.yaml many-sops/secret-00000.yaml; do
-	"$SOPS" decrypt "$f" | grep 'key-00000: cHct' >/dev/null || die "sops did not decrypt $f"
-done
-
-# --- measuring ---------------------------------------------------------------
+# --- measuring helpers -------------------------------------------------------
 
 # By case name: median and fastest wall time in ms, median peak RSS in KiB.
 declare -A T TMIN M
@@ -234,6 +173,130 @@ slow() {
 	M[$name]=$(median <"$tmp/m")
 }
 
+fmt_ms() { awk -v v="$1" 'BEGIN { if (v >= 1000) printf "%.2f s", v/1000; else printf "%.1f ms", v }'; }
+# fmt_t NAME: median, and the fastest run when there were several.
+fmt_t() {
+	local name=$1
+	if [ "${T[$name]}" = "${TMIN[$name]}" ]; then fmt_ms "${T[$name]}"; else echo "$(fmt_ms "${T[$name]}") (min $(fmt_ms "${TMIN[$name]}"))"; fi
+}
+fmt_kb() { awk -v v="$1" 'BEGIN { printf "%.1f MiB", v/1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { r = a/b; printf (r < 0.1 ? "%.3f" : "%.2f"), r }'; }
+speedup() { awk -v a="${T[$1]}" -v b="${T[$2]}" 'BEGIN { printf "%.0f", b/a }'; }
+
+# --- against an earlier ksec (BENCH_BASE) --------------------------------------
+
+# ksec of this tree against ksec built from the git revision BENCH_BASE, on
+# what every run pays: start-up (--version) and one small age decrypt, both
+# binaries reading the same file. Timed in interleaved rounds like the rest.
+base_compare() {
+	local base=$1 dir=$tmp/base
+	mkdir -p "$dir/src"
+	say "building ksec at $base"
+	git -C "$repo" archive "$base" | tar -x -C "$dir/src"
+	(cd "$dir/src" && go build -o "$tmp/bin/ksec-base" .)
+	age-keygen -o "$dir/age.key" 2>/dev/null
+	"$GEN" -o "$dir/small.yaml" -keys 10
+	"$KSEC" encrypt -k "age:$(age-keygen -y "$dir/age.key")" -o "$dir/small.ksec.yaml" "$dir/small.yaml"
+	"$tmp/bin/ksec-base" decrypt -I "$dir/age.key" "$dir/small.ksec.yaml" | cmp - "$dir/small.yaml" || die "ksec at $base cannot decrypt"
+	"$KSEC" decrypt -I "$dir/age.key" "$dir/small.ksec.yaml" | cmp - "$dir/small.yaml" || die "ksec cannot decrypt"
+	local c_now_start=("$KSEC" --version) c_base_start=("$tmp/bin/ksec-base" --version)
+	local c_now_dec=("$KSEC" decrypt -I "$dir/age.key" "$dir/small.ksec.yaml")
+	local c_base_dec=("$tmp/bin/ksec-base" decrypt -I "$dir/age.key" "$dir/small.ksec.yaml")
+	fast now-start c_now_start base-start c_base_start
+	fast now-age-dec c_now_dec base-age-dec c_base_dec
+	local inits_now inits_base
+	inits_now=$(GODEBUG=inittrace=1 "$KSEC" --version 2>&1 >/dev/null | awk '/^init / {n++; b += $8} END {printf "%d inits, %.2f MB", n, b/1e6}')
+	inits_base=$(GODEBUG=inittrace=1 "$tmp/bin/ksec-base" --version 2>&1 >/dev/null | awk '/^init / {n++; b += $8} END {printf "%d inits, %.2f MB", n, b/1e6}')
+	echo
+	echo "### ksec $(cd "$repo" && git describe --always --dirty 2>/dev/null) against ksec $base"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average before: $(cut -d' ' -f1-3 /proc/loadavg); binaries: $(du -m "$KSEC" | cut -f1) MB against $(du -m "$tmp/bin/ksec-base" | cut -f1) MB"
+	echo "- package inits (GODEBUG=inittrace=1 --version): $inits_now against $inits_base"
+	echo
+	echo "| case | this tree | $base | ratio (fastest) | peak RSS | peak RSS at $base | ratio |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for c in "start-up (\`--version\`) start" "1 small Secret, age, decrypt age-dec"; do
+		local label=${c% *} k=${c##* }
+		printf '| %s | %s | %s | **%s** (%s) | %s | %s | **%s** |\n' "$label" \
+			"$(fmt_t "now-$k")" "$(fmt_t "base-$k")" \
+			"$(ratio "${T[now-$k]}" "${T[base-$k]}")" "$(ratio "${TMIN[now-$k]}" "${TMIN[base-$k]}")" \
+			"$(fmt_kb "${M[now-$k]}")" "$(fmt_kb "${M[base-$k]}")" "$(ratio "${M[now-$k]}" "${M[base-$k]}")"
+	done
+	echo
+}
+
+if [ -n "${BENCH_BASE:-}" ]; then
+	base_compare "$BENCH_BASE"
+	[ "${BENCH_BASE_ONLY:-0}" = 1 ] && exit 0
+fi
+
+if [ -n "${SOPS:-}" ]; then
+	[ -x "$SOPS" ] || die "SOPS=$SOPS is not an executable"
+else
+	say "installing sops $SOPS_VERSION from its Go module (the first time takes minutes)"
+	(cd "$tmp" && GOBIN=$tmp/bin go install "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION")
+	SOPS=$tmp/bin/sops
+fi
+# SOPS would otherwise ask the internet for a newer version.
+export SOPS_DISABLE_VERSION_CHECK=1
+# Keep both tools away from the developer's own keys and settings.
+export XDG_CONFIG_HOME=$tmp/xdg
+unset KSEC_KEYS KSEC_IDENTITY_FILE KSEC_AGE_KEY SOPS_AGE_KEY SOPS_PGP_FP SOPS_AGE_RECIPIENTS
+sops_version=$("$SOPS" --version --disable-version-check 2>/dev/null | head -1)
+
+# --- keys and inputs ---------------------------------------------------------
+
+cd "$tmp"
+say "making keys and inputs in $tmp"
+age-keygen -o age.key 2>/dev/null
+AGE_PUB=$(age-keygen -y age.key)
+export SOPS_AGE_KEY_FILE=$tmp/age.key
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --passphrase '' --quick-gen-key 'ksec bench <bench@example.test>' future-default default never 2>/dev/null
+FPR=$(gpg --batch --with-colons --list-secret-keys | awk -F: '/^fpr/ {print $10; exit}')
+[ -n "$FPR" ] || die "could not make a GnuPG key"
+gpg --batch --check-trustdb >/dev/null 2>&1
+gpg --batch --armor --export-secret-keys "$FPR" >pgp.sec.asc
+
+ENCRE='^(data|stringData)$' # SOPS encrypts only what ksec does
+"$GEN" -o small.yaml -keys 10
+"$GEN" -o big.yaml -keys "$BIG"
+"$GEN" -o big2.yaml -keys $((BIG * 2))
+"$GEN" -n "$N" -dir many-plain
+
+"$KSEC" encrypt -k "age:$AGE_PUB" -o small.ksec-age.yaml small.yaml
+"$SOPS" encrypt --age "$AGE_PUB" --encrypted-regex "$ENCRE" small.yaml >small.sops-age.yaml
+"$KSEC" encrypt -k "pgp:$FPR" -o small.ksec-pgp.yaml small.yaml
+"$SOPS" encrypt --pgp "$FPR" --encrypted-regex "$ENCRE" small.yaml >small.sops-pgp.yaml
+"$KSEC" encrypt -k "age:$AGE_PUB" -o big.ksec.yaml big.yaml
+"$SOPS" encrypt --age "$AGE_PUB" --encrypted-regex "$ENCRE" big.yaml >big.sops.yaml
+"$KSEC" encrypt -k "age:$AGE_PUB" -o big2.ksec.yaml big2.yaml
+cp -r many-plain many-ksec
+cp -r many-plain many-sops
+"$KSEC" encrypt -i -k "age:$AGE_PUB" -R many-ksec
+# Not measured; in parallel because it is one SOPS process per file.
+export SOPS AGE_PUB ENCRE
+find many-sops -name '*.yaml' -print0 |
+	xargs -0 -n 20 -P "$(nproc)" sh -c 'for f; do "$SOPS" encrypt -i --age "$AGE_PUB" --encrypted-regex "$ENCRE" "$f" || exit 255; done' sh
+
+cat >"$tmp/bin/sops-each" <<'EOF2'
+#!/bin/sh
+for f; do "$SOPS" decrypt "$f" || exit 255; done
+EOF2
+chmod +x "$tmp/bin/sops-each"
+
+# Both tools must give back what was encrypted before anything is timed.
+"$KSEC" decrypt -I age.key small.ksec-age.yaml | cmp - small.yaml || die "ksec age round trip"
+"$KSEC" decrypt small.ksec-pgp.yaml | cmp - small.yaml || die "ksec gpg round trip"
+"$KSEC" decrypt -I pgp.sec.asc small.ksec-pgp.yaml | cmp - small.yaml || die "ksec PGP key file round trip"
+"$KSEC" decrypt -I age.key big.ksec.yaml | cmp - big.yaml || die "ksec big round trip"
+[ "$("$KSEC" decrypt -I age.key -R many-ksec | grep -c '^kind: Secret$')" = "$N" ] || die "ksec decrypt -R lost Secrets"
+for f in small.sops-age.yaml small.sops-pgp.yaml big.sops.yaml many-sops/secret-00000.yaml; do
+	"$SOPS" decrypt "$f" | grep 'key-00000: cHct' >/dev/null || die "sops did not decrypt $f"
+done
+
+# --- measuring ---------------------------------------------------------------
+
 started=$EPOCHREALTIME
 c_hello=("$tmp/bin/hello")
 c_ksec_start=("$KSEC" --version)
@@ -272,15 +335,6 @@ elapsed=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f", b-a}'
 
 # --- report ------------------------------------------------------------------
 
-fmt_ms() { awk -v v="$1" 'BEGIN { if (v >= 1000) printf "%.2f s", v/1000; else printf "%.1f ms", v }'; }
-# fmt_t NAME: median, and the fastest run when there were several.
-fmt_t() {
-	local name=$1
-	if [ "${T[$name]}" = "${TMIN[$name]}" ]; then fmt_ms "${T[$name]}"; else echo "$(fmt_ms "${T[$name]}") (min $(fmt_ms "${TMIN[$name]}"))"; fi
-}
-fmt_kb() { awk -v v="$1" 'BEGIN { printf "%.1f MiB", v/1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { r = a/b; printf (r < 0.1 ? "%.3f" : "%.2f"), r }'; }
-speedup() { awk -v a="${T[$1]}" -v b="${T[$2]}" 'BEGIN { printf "%.0f", b/a }'; }
 # verdict A B LIMIT: "met" when A/B <= LIMIT (unrounded).
 verdict() { awk -v a="$1" -v b="$2" -v l="$3" 'BEGIN { print (a/b <= l ? "met" : "MISSED") }'; }
 

@@ -42,6 +42,28 @@ type batchOptions struct {
 	dirOptions
 	Jobs      int
 	KeepGoing bool
+
+	// kubesec, when set, opens a kubesec file, which is otherwise refused:
+	// its result counts as changed.
+	kubesec func(ctx context.Context, file string, src []byte) (*manifest.Stream, error)
+}
+
+// open reads and parses one file of a batch; converted says the kubesec
+// hook made the stream.
+func (b *batchOptions) open(ctx context.Context, file string) (st *manifest.Stream, snap *outfile.Snapshot, converted bool, err error) {
+	src, snap, err := readManifestFileSnap(file)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if b.kubesec != nil && isKubesec(src) {
+		if ctx.Err() != nil {
+			return nil, snap, true, errSkipped // not cheap: it may call a KMS
+		}
+		st, err = b.kubesec(ctx, file, src)
+		return st, snap, true, err
+	}
+	st, err = parseManifest(file, src)
+	return st, snap, false, err
 }
 
 func (b *batchOptions) bind(c flagSet) {
@@ -223,7 +245,7 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 					results[i] = batchResult{file: files[i], err: errSkipped}
 					continue
 				}
-				st, snap, err := parseFile(files[i])
+				st, snap, converted, err := b.open(ctx, files[i])
 				var out []byte
 				var changed bool
 				var sites []manifest.Site
@@ -234,6 +256,7 @@ func (b *batchOptions) runBatch(parent context.Context, files []string, work fun
 				default:
 					sites = st.Sites(files[i])
 					out, changed, err = work(ctx, files[i], st)
+					changed = changed || converted
 					if err != nil && ctx.Err() != nil && parent.Err() == nil {
 						err = errSkipped // stopped because another file failed
 					}

@@ -29,7 +29,7 @@ func TestDecryptWarnsAboutSealedShadows(t *testing.T) {
 	st, err := manifest.Parse([]byte(plain))
 	require.NoError(t, err)
 	sys := &System{Getenv: func(string) string { return "" }}
-	kr, err := newKeyring(sys, []string{idFile})
+	kr, err := newKeyring(sys, []string{idFile}, "")
 	require.NoError(t, err)
 	rs, err := parseRecipientFlags(t.Context(), kr, []string{id.Recipient().String()})
 	require.NoError(t, err)

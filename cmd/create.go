@@ -52,6 +52,8 @@ type CreateOptions struct {
 
 	DockerServer, DockerUsername, DockerPassword, DockerEmail string
 
+	Labels, Annotations []string // KEY=VALUE, kubesec's -l and -a
+
 	Keys   []string // recipient key specs
 	Output string
 	Force  bool
@@ -63,6 +65,7 @@ func NewCmdCreate(sys *System, runF func(*cobra.Command, *CreateOptions) error) 
 	c := newCreateCmd(sys, runF, createGeneric)
 	c.Use = "create [generic] NAME [--from-literal KEY=VALUE]... [--from-file [KEY=]PATH]... [--from-env-file PATH]... [-k KEY]... [-o FILE]"
 	c.Short = "Create an encrypted Secret from literals and files, like kubectl create secret"
+	c.Aliases = []string{"c"} // kubesec's
 	c.AddCommand(
 		newCreateCmd(sys, runF, createGeneric),
 		newCreateCmd(sys, runF, createTLS),
@@ -84,7 +87,7 @@ for ksec encrypt: age1…, pgp:FINGERPRINT, pgp:PATH, aws:ARN, gcp:projects/….
 func newCreateCmd(sys *System, runF func(*cobra.Command, *CreateOptions) error, kind string) *cobra.Command {
 	opts := &CreateOptions{Kind: kind}
 	// --recipient fills its own list: two flags cannot share one.
-	var recipients []string
+	var recipients, kubesecData []string
 	c := &cobra.Command{
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -96,6 +99,14 @@ func newCreateCmd(sys *System, runF func(*cobra.Command, *CreateOptions) error, 
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			opts.Keys = append(opts.Keys, recipients...)
+			for _, d := range kubesecData {
+				lit, file := fromKubesecData(d)
+				if lit != "" {
+					opts.Literals = append(opts.Literals, lit)
+				} else {
+					opts.Files = append(opts.Files, file)
+				}
+			}
 			if runF != nil {
 				return runF(c, opts)
 			}
@@ -106,6 +117,8 @@ func newCreateCmd(sys *System, runF func(*cobra.Command, *CreateOptions) error, 
 	f.StringVarP(&opts.Namespace, "namespace", "n", "", "the Secret's `NAMESPACE`")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the encrypted manifest to `FILE`")
 	f.BoolVar(&opts.Force, "force", false, "replace an existing -o FILE")
+	f.StringArrayVarP(&opts.Labels, "label", "l", nil, "add the label `KEY=VALUE` (repeatable)")
+	f.StringArrayVarP(&opts.Annotations, "annotation", "a", nil, "add the annotation `KEY=VALUE` (repeatable)")
 	switch kind {
 	case createGeneric:
 		c.Use = "generic NAME [--type TYPE] [--from-literal KEY=VALUE]... [--from-file [KEY=]PATH]... [--from-env-file PATH]... [-k KEY]... [-o FILE]"
@@ -134,6 +147,7 @@ Values typed on the command line stay in your shell history: prefer
 		f.StringArrayVar(&opts.Literals, "from-literal", nil, "add `KEY=VALUE` (repeatable)")
 		f.StringArrayVar(&opts.Files, "from-file", nil, "add the file `[KEY=]PATH`, or each file of a directory (repeatable)")
 		f.StringArrayVar(&opts.EnvFiles, "from-env-file", nil, "add the KEY=VALUE lines of the file `PATH` (repeatable)")
+		kubesecDataFlag(f, &kubesecData)
 	case createTLS:
 		c.Use = "tls NAME --cert PATH --key PATH [-k KEY]... [-o FILE]"
 		c.Short = "Create an encrypted TLS Secret from a certificate and its private key"
@@ -184,7 +198,7 @@ func runCreate(ctx context.Context, sys *System, opts *CreateOptions) error {
 	if err := validateCreate(opts); err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, nil)
+	kr, err := newKeyring(sys, nil, "")
 	if err != nil {
 		return err
 	}
@@ -203,7 +217,15 @@ func runCreate(ctx context.Context, sys *System, opts *CreateOptions) error {
 	case createDockerRegistry:
 		typ = "kubernetes.io/dockerconfigjson"
 	}
-	plain, err := secretYAML(opts.Name, opts.Namespace, typ, data)
+	labels, err := keyValues("--label", opts.Labels)
+	if err != nil {
+		return err
+	}
+	annotations, err := keyValues("--annotation", opts.Annotations)
+	if err != nil {
+		return err
+	}
+	plain, err := secretYAML(secretMeta{Name: opts.Name, Namespace: opts.Namespace, Labels: labels, Annotations: annotations}, typ, data)
 	for _, v := range data {
 		clear(v)
 	}
@@ -254,6 +276,12 @@ func validateCreate(opts *CreateOptions) error {
 		if opts.DockerServer == "" || opts.DockerUsername == "" || opts.DockerPassword == "" {
 			return usagef("create docker-registry needs --docker-server, --docker-username and --docker-password")
 		}
+	}
+	if _, err := keyValues("--label", opts.Labels); err != nil {
+		return err
+	}
+	if _, err := keyValues("--annotation", opts.Annotations); err != nil {
+		return err
 	}
 	if err := checkOutputName(opts.Output); err != nil {
 		return err
@@ -538,19 +566,42 @@ func dockerConfigJSON(server, user, password, email string) ([]byte, error) {
 // --dry-run=client -o yaml does: the object is marshalled to JSON and
 // converted with sigs.k8s.io/yaml, which sorts keys, quotes and folds
 // scalars as kubectl's output does.
-func secretYAML(name, namespace, typ string, data map[string][]byte) ([]byte, error) {
-	type meta struct {
-		CreationTimestamp *string `json:"creationTimestamp"` // always null, as kubectl prints it
-		Name              string  `json:"name,omitempty"`
-		Namespace         string  `json:"namespace,omitempty"`
+// secretMeta is the metadata ksec create writes.
+type secretMeta struct {
+	Annotations       map[string]string `json:"annotations,omitempty"`
+	CreationTimestamp *string           `json:"creationTimestamp"` // always null, as kubectl prints it
+	Labels            map[string]string `json:"labels,omitempty"`
+	Name              string            `json:"name,omitempty"`
+	Namespace         string            `json:"namespace,omitempty"`
+}
+
+// keyValues reads repeated KEY=VALUE flags into a map.
+func keyValues(flag string, kvs []string) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
 	}
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t\n") {
+			return nil, usagef("%s %q: want KEY=VALUE", flag, kv)
+		}
+		if _, dup := out[k]; dup {
+			return nil, usagef("%s: key %q is given twice", flag, k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func secretYAML(meta secretMeta, typ string, data map[string][]byte) ([]byte, error) {
 	obj := struct {
 		APIVersion string            `json:"apiVersion"`
 		Kind       string            `json:"kind"`
-		Metadata   meta              `json:"metadata"`
+		Metadata   secretMeta        `json:"metadata"`
 		Data       map[string][]byte `json:"data,omitempty"`
 		Type       string            `json:"type,omitempty"`
-	}{APIVersion: "v1", Kind: "Secret", Metadata: meta{Name: name, Namespace: namespace}, Data: data, Type: typ}
+	}{APIVersion: "v1", Kind: "Secret", Metadata: meta, Data: data, Type: typ}
 	j, err := json.Marshal(obj)
 	if err != nil {
 		return nil, err

@@ -152,7 +152,7 @@ type: 'a b: c #d long long long long long long long long long long long long lon
 			for i, l := range tc.literals {
 				require.NoError(t, addLiteralSource(data, i+1, l))
 			}
-			got, err := secretYAML(tc.name, tc.namespace, tc.typ, data)
+			got, err := secretYAML(secretMeta{Name: tc.name, Namespace: tc.namespace}, tc.typ, data)
 			require.NoError(t, err)
 			require.Equal(t, tc.want, string(got))
 			args := []string{"generic", tc.name}

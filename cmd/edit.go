@@ -24,20 +24,23 @@ import (
 
 // EditOptions are the parsed flags of ksec edit.
 type EditOptions struct {
-	File       string
-	Keys       []string
-	Identities []string
-	Base64     bool
-	Rotate     bool
-	Force      bool
+	kubesecOptions
+	File           string
+	Keys           []string
+	Identities     []string
+	PassphraseFile string
+	Base64         bool
+	Rotate         bool
+	Force          bool
 }
 
 // NewCmdEdit builds ksec edit; runF replaces the work in tests.
 func NewCmdEdit(sys *System, runF func(*cobra.Command, *EditOptions) error) *cobra.Command {
 	opts := &EditOptions{}
 	c := &cobra.Command{
-		Use:   "edit [-k KEY]... [-I FILE]... [-b] FILE",
-		Short: "Edit an encrypted manifest in your editor, re-encrypted on save",
+		Use:     "edit [-k KEY]... [-I FILE]... [-b] FILE",
+		Aliases: []string{"ee"}, // kubesec's
+		Short:   "Edit an encrypted manifest in your editor, re-encrypted on save",
 		Long: `Decrypt FILE into a private temporary file, open it in your editor, and
 encrypt it again when the editor exits. Unchanged values keep their
 ciphertext byte for byte, so the git diff shows only what you changed.
@@ -75,9 +78,18 @@ A new FILE starts from a small Secret template (needs -k or KSEC_KEYS).`,
 	f := c.Flags()
 	f.StringArrayVarP(&opts.Keys, "key", "k", nil, "recipient key spec for a new file or a new Secret (repeatable)")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	f.BoolVarP(&opts.Base64, "base64", "b", false, "show data values base64-encoded, as stored")
 	f.BoolVarP(&opts.Rotate, "rotate", "r", false, "give every Secret a new data key on save (re-seals every value)")
 	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
+	opts.kubesecOptions.bind(f)
+	// kubesec's habits: edit -i (ksec edit always writes FILE back) and
+	// -f (create FILE if missing, which ksec edit does with -k).
+	var inPlace, create bool
+	f.BoolVarP(&inPlace, "in-place", "i", false, "accepted for kubesec's edit -i: FILE is always written back")
+	f.BoolVarP(&create, "create", "f", false, "accepted for kubesec's edit -f: a missing FILE is created (needs -k)")
+	_ = f.MarkHidden("in-place")
+	_ = f.MarkHidden("create")
 	return c
 }
 
@@ -100,7 +112,7 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 	if err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}
@@ -134,7 +146,15 @@ func runEdit(c *cobra.Command, sys *System, opts *EditOptions) error {
 	sess := &envelope.Session{}
 	plain := secretTemplate(opts.File)
 	if exists {
-		st, err := parseManifest(opts.File, original)
+		src := original
+		if isKubesec(src) {
+			// Converted in memory: the editor shows the values, and saving
+			// writes a ksec file.
+			if src, err = convertKubesec(ctx, sys, kr, opts.File, src, opts.kubesecOptions, flagSpecs(sys, opts.Keys), true); err != nil {
+				return err
+			}
+		}
+		st, err := parseManifest(opts.File, src)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -20,19 +21,22 @@ import (
 type EncryptOptions struct {
 	ioOptions
 	batchOptions
-	Files      []string
-	Keys       []string
-	Identities []string
-	Parent     string
-	Force      bool
+	kubesecOptions
+	Files          []string
+	Keys           []string
+	Identities     []string
+	PassphraseFile string
+	Parent         string
+	Force          bool
 }
 
 // NewCmdEncrypt builds ksec encrypt; runF replaces the work in tests.
 func NewCmdEncrypt(sys *System, runF func(*cobra.Command, *EncryptOptions) error) *cobra.Command {
 	opts := &EncryptOptions{}
 	c := &cobra.Command{
-		Use:   "encrypt [-k KEY]... [-i | -o FILE] [FILE... | - | -R DIR]",
-		Short: "Encrypt the values of the Secrets in a manifest",
+		Use:     "encrypt [-k KEY]... [-i | -o FILE] [FILE... | - | -R DIR]",
+		Aliases: []string{"e"}, // kubesec's
+		Short:   "Encrypt the values of the Secrets in a manifest",
 		Long: `Encrypt the data and stringData values of every Secret in FILE (or standard
 input), for every recipient key. Other documents and all other fields are
 kept as they are.
@@ -46,6 +50,7 @@ directory upwards (see ksec init). A key is one of:
   pgp:PATH               an OpenPGP public-key file, armored or binary (a bare path works too)
   aws:arn:aws:kms:REGION:ACCOUNT:key/ID   an AWS KMS key or alias ARN (+ROLE_ARN to assume a role)
   gcp:projects/P/locations/L/keyRings/R/cryptoKeys/K   a Cloud KMS key
+  azure:https://VAULT.vault.azure.net/keys/KEY[/VERSION]   an Azure Key Vault RSA key
 
 On an encrypted file, plain -k KEY... replaces the recipients; -k +KEY adds
 one (the data key is wrapped for it, values stay as they are) and -k -KEY
@@ -64,7 +69,14 @@ existing encrypted file for the same Secret, it is used as the parent. A
 Secret takes the parent's keys only from the parent Secret with the same
 namespace and name; any other needs keys from -k, KSEC_KEYS or .ksec.yaml.
 
-Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
+Many files (or -R DIR) are encrypted in place, in parallel: give -i.
+
+A kubesec file is converted: its values are decrypted (v1 and v2 files,
+which have no MAC, only with --allow-no-mac) and sealed anew under a new
+data key for the same recipients (a PGP key ID becomes the key's
+fingerprint, looked up in gpg; AWS and GCP keys are wrapped again, bound to
+the Secret), or for those of -k. The result keeps kubesec's layout.
+ksec inspect FILE shows what a conversion would do.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Files = args
 			if len(args) == 1 {
@@ -84,8 +96,10 @@ Many files (or -R DIR) are encrypted in place, in parallel: give -i.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file, to re-encrypt an encrypted file (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	opts.batchOptions.bind(f)
-	f.StringVar(&opts.Parent, "parent", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
+	opts.kubesecOptions.bind(f)
+	f.StringVarP(&opts.Parent, "parent", "p", "", "an earlier encrypted version: reuse its data key, recipients and unchanged values' ciphertext")
 	f.BoolVar(&opts.Force, "force", false, "replace an encrypted file's recipients even when some current ones are left out, and a file that has other hard links")
 	return c
 }
@@ -95,7 +109,26 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err := opts.validate(sys); err != nil {
 		return err
 	}
-	st, err := opts.parse(sys)
+	src, err := opts.read(sys)
+	if err != nil {
+		return err
+	}
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
+	if err != nil {
+		return err
+	}
+	ctx := c.Context()
+	if isKubesec(src) {
+		if opts.Parent != "" {
+			return usagef("--parent re-encrypts a plaintext file, but the input is a kubesec file")
+		}
+		out, err := convertKubesec(ctx, sys, kr, opts.Input, src, opts.kubesecOptions, flagSpecs(sys, opts.Keys), false)
+		if err != nil {
+			return err
+		}
+		return opts.write(sys, out, false)
+	}
+	st, err := parseManifest(opts.Input, src)
 	if err != nil {
 		return err
 	}
@@ -105,11 +138,6 @@ func runEncrypt(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 	if err := st.CheckShadows(); err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
-	if err != nil {
-		return err
-	}
-	ctx := c.Context()
 	forSecret, rs, err := recipientsFor(ctx, sys, kr, opts.Keys, opts.Input)
 	if err != nil {
 		return err
@@ -329,11 +357,23 @@ func runEncryptMany(c *cobra.Command, sys *System, opts *EncryptOptions) error {
 		return err
 	}
 	files = oncePerFile(sys, files)
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}
+	var kubesec sync.Map // the files converted from kubesec, encrypted already
+	opts.kubesec = func(ctx context.Context, file string, src []byte) (*manifest.Stream, error) {
+		out, err := convertKubesec(ctx, sys, kr, file, src, opts.kubesecOptions, flagSpecs(sys, opts.Keys), false)
+		if err != nil {
+			return nil, err
+		}
+		kubesec.Store(file, true)
+		return manifest.Parse(out)
+	}
 	results := opts.runBatch(c.Context(), files, func(ctx context.Context, file string, st *manifest.Stream) ([]byte, bool, error) {
+		if _, ok := kubesec.Load(file); ok {
+			return st.Bytes(), true, nil
+		}
 		if len(st.Secrets) == 0 {
 			return nil, false, nil // not a Secret: left alone
 		}

@@ -17,12 +17,13 @@ import (
 
 // ExecOptions are the parsed flags of ksec exec-env and exec-file.
 type ExecOptions struct {
-	File        string
-	Command     []string
-	AsFile      bool // exec-file, else exec-env
-	Secret      string
-	Identities  []string
-	SkipInvalid bool
+	File           string
+	Command        []string
+	AsFile         bool // exec-file, else exec-env
+	Secret         string
+	Identities     []string
+	PassphraseFile string
+	SkipInvalid    bool
 }
 
 // childExit ends ksec with the exit status of the program it ran, without
@@ -105,6 +106,7 @@ func bindExecFlags(c *cobra.Command, opts *ExecOptions) {
 	// Flags after FILE belong to CMD.
 	c.Flags().SetInterspersed(false)
 	c.Flags().StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(c.Flags(), &opts.PassphraseFile)
 }
 
 func execArgs(c *cobra.Command, args []string) error {
@@ -154,7 +156,7 @@ func runExec(c *cobra.Command, sys *System, opts *ExecOptions) error {
 			return explainNoSecrets(err, opts.File, st)
 		}
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

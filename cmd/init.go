@@ -20,13 +20,15 @@ import (
 // InitOptions are the parsed flags of ksec init.
 type InitOptions struct {
 	Force bool
+	// FromSOPS names a .sops.yaml to convert, "" for the starter file.
+	FromSOPS string
 }
 
 // NewCmdInit builds ksec init; runF replaces the work in tests.
 func NewCmdInit(sys *System, runF func(*cobra.Command, *InitOptions) error) *cobra.Command {
 	opts := &InitOptions{}
 	c := &cobra.Command{
-		Use:   "init [--force]",
+		Use:   "init [--force] [--from-sops [.sops.yaml]]",
 		Short: "Write a starter .ksec.yaml team configuration",
 		Long: `Write a commented .ksec.yaml in the current directory (usually the root of
 the repository). Its rules say which keys the Secret manifests below it are
@@ -36,9 +38,27 @@ and ksec updatekeys FILE... after the rules change.
 The example rule is for your age key when the default identity file
 ($XDG_CONFIG_HOME/ksec/identities or ~/.config/ksec/identities, see
 ksec keygen --default) has one, else for a placeholder to replace. An
-existing .ksec.yaml is kept unless --force is given.`,
-		Args: maxArgs(0),
-		RunE: func(c *cobra.Command, _ []string) error {
+existing .ksec.yaml is kept unless --force is given.
+
+--from-sops converts a SOPS configuration instead (.sops.yaml in the
+current directory unless named): its creation_rules become rules, in the
+same order, with path_regex kept and age, pgp, kms and gcp_kms keys mapped.
+The .ksec.yaml is written next to the .sops.yaml, since both tools match
+path_regex against paths relative to their file. What cannot be mapped (key
+groups with Shamir, Azure Key Vault, Vault, encrypted_regex and the like)
+is listed on standard error and in the file; a rule left without a key
+gets a placeholder that makes encrypting fail until it is replaced.`,
+		Args: maxArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if !c.Flags().Changed("from-sops") {
+					return usagef("init takes no arguments (did you mean --from-sops %s?)", args[0])
+				}
+				if opts.FromSOPS != sopsConfigName {
+					return usagef("--from-sops takes one file")
+				}
+				opts.FromSOPS = args[0]
+			}
 			if runF != nil {
 				return runF(c, opts)
 			}
@@ -46,6 +66,8 @@ existing .ksec.yaml is kept unless --force is given.`,
 		},
 	}
 	c.Flags().BoolVar(&opts.Force, "force", false, "replace an existing .ksec.yaml")
+	c.Flags().StringVar(&opts.FromSOPS, "from-sops", "", "convert this SOPS configuration's creation_rules (default "+sopsConfigName+")")
+	c.Flags().Lookup("from-sops").NoOptDefVal = sopsConfigName
 	return c
 }
 
@@ -54,6 +76,9 @@ existing .ksec.yaml is kept unless --force is given.`,
 const placeholderRecipient = "age1replace-with-your-age-public-key"
 
 func runInit(sys *System, opts *InitOptions) error {
+	if opts.FromSOPS != "" {
+		return runInitFromSOPS(sys, opts)
+	}
 	recipients, note := defaultAgeRecipients(sys)
 	content := starterConfig(recipients)
 	// Not secret: a new file gets the umask's mode, an existing one keeps its own.

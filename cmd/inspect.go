@@ -36,7 +36,7 @@ func NewCmdInspect(sys *System, runF func(*cobra.Command, *InspectOptions) error
 	opts := &InspectOptions{}
 	c := &cobra.Command{
 		Use:     "inspect [-o text|json] [FILE... | - | -R DIR]",
-		Aliases: []string{"introspect"},
+		Aliases: []string{"introspect", "i"}, // kubesec's
 		Short:   "Show what is encrypted in a manifest, and for whom, without any key",
 		Long: `Show, for every Secret in each FILE (or standard input): its namespace and
 name, whether it is encrypted, partially encrypted or plain, the format
@@ -53,12 +53,14 @@ encrypt -i FILE) or when it has sealed values but no ksec block.
 "keys","plaintext","recipients":[{"type","id","user_id"}]}]}]}; status is
 "encrypted", "partial" or "plain", or "sops" / "kubesec" in another tool's
 file, which then also has "format": "sops" or "kubesec"; document and item
-count from 1; item, version and error are null when they do not apply.
+count from 1; item, version and error are null when they do not apply. A
+kubesec file's Secret also has "kubesec": {"version", "mac", "convert":
+[{"from", "to", "error"}]}: what ksec encrypt -i FILE would encrypt for.
 
-Exit status: 0 when every FILE holds Secrets and all are encrypted; 6 when
-some Secret is plain or partially encrypted, or some FILE holds no Secret;
-3 when a FILE is not a manifest ksec can read, a SOPS or kubesec file
-among them (the other files are still shown); 1 when a FILE cannot be read.
+Exit status: 0 when every FILE holds Secrets and all are encrypted (kubesec
+files count); 6 when some Secret is plain or partially encrypted, or some
+FILE holds no Secret; 3 when a FILE is not a manifest ksec can read, a SOPS
+file among them (the other files are still shown); 1 when a FILE cannot be read.
 Files under -R DIR that hold no Secret are passed over.`,
 		Example: `  ksec inspect secrets/*.yaml
   ksec inspect -o json secret.yaml | jq -r '.files[].secrets[].recipients[].id'
@@ -98,8 +100,19 @@ type (
 		Keys       []string             `json:"keys"`      // "data.KEY", "stringData.KEY", in file order
 		Plaintext  []string             `json:"plaintext"` // the keys whose values are not sealed
 		Recipients []inspectedRecipient `json:"recipients"`
+		Kubesec    *inspectedKubesec    `json:"kubesec,omitempty"` // a kubesec file: what it is, what converting it does
 
 		foreign bool // sealed values that are not ksec tokens (SOPS?)
+	}
+	inspectedKubesec struct {
+		Version int                   `json:"version"` // kubesec's format version, 1 to 4
+		MAC     bool                  `json:"mac"`     // false for v1/v2: reading needs --allow-no-mac
+		Convert []inspectedConversion `json:"convert"` // the recipients ksec encrypt -i FILE would encrypt for
+	}
+	inspectedConversion struct {
+		From  string `json:"from"`  // TYPE:ID as kubesec wrote it
+		To    string `json:"to"`    // TYPE:ID in ksec, "" when it cannot be mapped here
+		Error string `json:"error"` // why not, or ""
 	}
 	inspectedCounts struct {
 		Data       int `json:"data"`
@@ -185,6 +198,9 @@ func inspectFile(ctx context.Context, sys *System, file string, uids *userIDs) (
 	if err != nil {
 		return entry, err
 	}
+	if f := foreign.Detect(src); f != nil && f.Format == foreign.Kubesec {
+		return inspectKubesec(ctx, sys, entry, src, f, uids)
+	}
 	if f := foreign.Detect(src); f != nil {
 		return inspectForeign(entry, src, f), foreignFileError(file, f)
 	}
@@ -229,6 +245,43 @@ func inspectForeign(entry inspectedFile, src []byte, f *foreign.Finding) inspect
 		entry.Secrets = append(entry.Secrets, is)
 	}
 	return entry
+}
+
+// inspectKubesec describes a kubesec file without decrypting it: its
+// footer, and what ksec encrypt -i would make of its recipients.
+func inspectKubesec(ctx context.Context, sys *System, entry inspectedFile, src []byte, f *foreign.Finding, uids *userIDs) (inspectedFile, error) {
+	entry = inspectForeign(entry, src, f)
+	kf, err := foreign.ParseKubesec(src)
+	if err != nil {
+		return entry, err
+	}
+	if len(entry.Secrets) != 1 {
+		return entry, fmt.Errorf("%w: a kubesec file holds one Secret", manifest.ErrBadInput)
+	}
+	kr, err := newKeyring(sys, nil, "")
+	if err != nil {
+		return entry, err
+	}
+	ks := &inspectedKubesec{Version: kf.Version, MAC: kf.HasMAC, Convert: []inspectedConversion{}}
+	is := &entry.Secrets[0]
+	for _, r := range kf.Recipients {
+		ir := inspectedRecipient{Type: r.Type, ID: r.ID}
+		conv := inspectedConversion{From: r.Type + ":" + r.ID}
+		if rec, err := kr.ParseRecipient(ctx, r.Type+":"+r.ID); err == nil {
+			conv.To = rec.Type() + ":" + rec.ID()
+			if r.Type == "pgp" {
+				if ir.UserID, err = uids.lookup(ctx, rec.ID()); err != nil {
+					return entry, err
+				}
+			}
+		} else {
+			conv.Error = err.Error()
+		}
+		is.Recipients = append(is.Recipients, ir)
+		ks.Convert = append(ks.Convert, conv)
+	}
+	is.Kubesec = ks
+	return entry, nil
 }
 
 func inspectSecret(ctx context.Context, s *manifest.Secret, uids *userIDs) (inspectedSecret, error) {
@@ -399,6 +452,8 @@ func writeInspectText(w io.Writer, report inspectReport) error {
 		}
 		b.WriteString(printable(displayName(f.File)) + "\n")
 		switch {
+		case f.Format != nil && *f.Format == string(foreign.Kubesec) && f.Error == nil:
+			b.WriteString("  (a kubesec file: ksec decrypt reads it, ksec encrypt -i converts it)\n")
 		case f.Format != nil:
 			fmt.Fprintf(&b, "  (a %s file, not a ksec file: see the error below)\n", *f.Format)
 		case f.Error != nil:
@@ -461,6 +516,13 @@ func writeSecretText(b *strings.Builder, s inspectedSecret) {
 	if s.Version != nil {
 		field("Format", fmt.Sprintf("ksec version %d", *s.Version))
 	}
+	if k := s.Kubesec; k != nil {
+		mac := "with a MAC"
+		if !k.MAC {
+			mac = "without a MAC: reading it needs --allow-no-mac"
+		}
+		field("Format", fmt.Sprintf("kubesec version %d, %s", k.Version, mac))
+	}
 
 	counts := []string{}
 	if s.Values.Data > 0 {
@@ -484,6 +546,10 @@ func writeSecretText(b *strings.Builder, s inspectedSecret) {
 	}
 	field("Values", values...)
 
+	if s.Kubesec != nil {
+		writeKubesecText(field, s)
+		return
+	}
 	if s.Version == nil {
 		return
 	}
@@ -498,6 +564,31 @@ func writeSecretText(b *strings.Builder, s inspectedSecret) {
 		recipients = append(recipients, strings.TrimRight(line, " "))
 	}
 	field("Recipients", recipients...)
+}
+
+// writeKubesecText shows a kubesec file's recipients and what converting
+// it would do.
+func writeKubesecText(field func(string, ...string), s inspectedSecret) {
+	var recipients []string
+	for _, r := range s.Recipients {
+		recipients = append(recipients, strings.TrimRight(printable(r.Type)+"  "+printable(r.ID)+"  "+printable(r.UserID), " "))
+	}
+	field("Recipients", recipients...)
+	conv := []string{"ksec encrypt -i FILE would seal every value anew under a new data key, for:"}
+	for _, c := range s.Kubesec.Convert {
+		switch {
+		case c.To == "":
+			conv = append(conv, printable(c.From)+"  (cannot be mapped here: "+printable(c.Error)+"; name it with -k)")
+		case c.To != c.From:
+			conv = append(conv, printable(c.From)+" -> "+printable(c.To))
+		case strings.HasPrefix(c.To, "pgp:"):
+			conv = append(conv, printable(c.To))
+		default:
+			conv = append(conv, printable(c.To)+"  (wrapped again, bound to the Secret)")
+		}
+	}
+	conv = append(conv, "values bound to the Secret, field and key; the MAC also covers namespace, name and recipients")
+	field("Conversion", conv...)
 }
 
 func plural(n int, one, many string) string {

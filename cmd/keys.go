@@ -13,14 +13,21 @@ import (
 // newKeyring sets up the key providers of this run and the identities named
 // with -I/--identity, then in KSEC_IDENTITY_FILE. Identity files are read
 // here, once; providers contact nothing until a recipient needs them.
-func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
+// passphraseFile is --passphrase-file (see identityOptions).
+func newKeyring(sys *System, identityFiles []string, passphraseFile string) (*keyring.Keyring, error) {
+	idOpts, err := identityOptions(sys, passphraseFile)
+	if err != nil {
+		return nil, err
+	}
 	// Unwrapping tries identities first (files, then the env key), then
 	// providers in this order: local gpg before any network KMS.
 	providers := []keyring.Provider{
-		keyring.NewAge(),
+		keyring.NewAgeWith(idOpts.Age),
 		keyring.NewPGP(keyring.PGPOptions{}),
 		keyring.NewAWS(keyring.AWSOptions{}),
 		keyring.NewGCP(keyring.GCPOptions{Endpoint: sys.Getenv("KSEC_GCP_KMS_ENDPOINT")}),
+		keyring.NewVault(keyring.VaultOptions{Getenv: sys.Getenv}),
+		keyring.NewAzure(keyring.AzureOptions{Loopback: sys.Getenv("KSEC_AZURE_LOOPBACK") == "1"}),
 	}
 	files := append([]string(nil), identityFiles...)
 	if env := sys.Getenv("KSEC_IDENTITY_FILE"); env != "" {
@@ -35,20 +42,22 @@ func newKeyring(sys *System, identityFiles []string) (*keyring.Keyring, error) {
 		if err != nil {
 			return nil, hint.Wrap(fmt.Errorf("identity file: %w", err), "identity files come from -I/--identity and KSEC_IDENTITY_FILE")
 		}
-		id, err := keyring.ParseIdentityFile(data, f)
+		id, err := keyring.ParseIdentityFileWith(data, f, idOpts)
 		if err != nil {
 			return nil, err
 		}
 		identities = append(identities, id)
 	}
 	if key := sys.Getenv("KSEC_AGE_KEY"); key != "" {
-		id, err := keyring.ParseIdentityString(key, "KSEC_AGE_KEY")
+		id, err := keyring.ParseIdentityStringWith(key, "KSEC_AGE_KEY", idOpts)
 		if err != nil {
 			return nil, err
 		}
 		identities = append(identities, id)
 	}
 	identities = append(identities, keyring.NewDefaultAgeIdentity(keyring.DefaultAgeIdentityFile(sys.Getenv)))
+	// Then where SOPS users keep their age keys (see docs/MIGRATING.md).
+	identities = append(identities, keyring.SOPSAgeIdentities(sys.Getenv)...)
 	return keyring.New(providers, identities), nil
 }
 

@@ -15,21 +15,24 @@ import (
 // PatchOptions are the parsed flags of ksec patch.
 type PatchOptions struct {
 	ioOptions
-	Set        []string
-	SetFile    []string
-	Unset      []string
-	StringData bool
-	Secret     string
-	Identities []string
-	Rotate     bool
+	Set            []string
+	SetFile        []string
+	Unset          []string
+	StringData     bool
+	Secret         string
+	Identities     []string
+	PassphraseFile string
+	Rotate         bool
 }
 
 // NewCmdPatch builds ksec patch; runF replaces the work in tests.
 func NewCmdPatch(sys *System, runF func(*cobra.Command, *PatchOptions) error) *cobra.Command {
 	opts := &PatchOptions{}
+	var kubesecData []string
 	c := &cobra.Command{
-		Use:   "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
-		Short: "Set or remove single values of an encrypted Secret, without an editor",
+		Use:     "patch [--set KEY=VALUE]... [--set-file KEY=PATH]... [--unset KEY]... [-i | -o FILE] FILE",
+		Aliases: []string{"p"}, // kubesec's
+		Short:   "Set or remove single values of an encrypted Secret, without an editor",
 		Long: `Change single values of an encrypted Secret in place: --set and --set-file
 seal a new value where the key is (a new key goes under data,
 base64-encoded, or under stringData with --string-data, which also moves a
@@ -51,6 +54,14 @@ read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Input = args[0]
+			for _, d := range kubesecData {
+				lit, file := fromKubesecData(d)
+				if lit != "" {
+					opts.Set = append(opts.Set, lit)
+				} else {
+					opts.SetFile = append(opts.SetFile, file)
+				}
+			}
 			if runF != nil {
 				return runF(c, opts)
 			}
@@ -66,8 +77,10 @@ read what you add (see docs/SECURITY.md). --rotate alone only rotates.`,
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace FILE with the result")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the result to this file")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	f.BoolVar(&opts.Rotate, "rotate", false, "also give the Secret a new data key (re-seals every value)")
 	opts.bindForce(f)
+	kubesecDataFlag(f, &kubesecData)
 	return c
 }
 
@@ -142,7 +155,7 @@ func runPatch(c *cobra.Command, sys *System, opts *PatchOptions) error {
 	if err := st.CheckNames(); err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

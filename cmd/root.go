@@ -83,7 +83,7 @@ func Main(version string) int {
 		ForwardSignals:  forward.Store,
 		Temps:           temps,
 	}
-	return Run(ctx, sys, resolveVersion(version), os.Args[1:])
+	return Run(ctx, sys, resolveVersion(version), argsFor(os.Args))
 }
 
 // Run executes one ksec command line and returns the exit code.
@@ -138,6 +138,10 @@ manifest stays readable and diffable in git.
 		NewCmdTextconv(sys, nil),
 		NewCmdExecEnv(sys, nil),
 		NewCmdExecFile(sys, nil),
+		NewCmdImport(sys, nil),
+		NewCmdMergeDriver(sys, nil),
+		NewCmdKustomize(sys, nil),
+		NewCmdPostRender(sys, nil),
 		NewCmdAdmissionPolicy(sys, nil),
 	)
 	return root

@@ -13,10 +13,11 @@ import (
 // RotateOptions are the parsed flags of ksec rotate.
 type RotateOptions struct {
 	dirOptions
-	Files      []string
-	InPlace    bool
-	Force      bool
-	Identities []string
+	Files          []string
+	InPlace        bool
+	Force          bool
+	Identities     []string
+	PassphraseFile string
 }
 
 // NewCmdRotate builds ksec rotate; runF replaces the work in tests.
@@ -51,6 +52,7 @@ Secret are passed over.`,
 	f := c.Flags()
 	f.BoolVarP(&opts.InPlace, "in-place", "i", false, "replace each FILE with the result")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	opts.dirOptions.bind(f)
 	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
@@ -64,7 +66,7 @@ func runRotate(c *cobra.Command, sys *System, opts *RotateOptions) error {
 	if err != nil {
 		return err
 	}
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,9 @@ import (
 
 // TextconvOptions are the parsed flags of ksec textconv.
 type TextconvOptions struct {
-	File       string
-	Identities []string
+	File           string
+	Identities     []string
+	PassphraseFile string
 }
 
 // NewCmdTextconv builds ksec textconv; runF replaces the work in tests.
@@ -52,6 +53,7 @@ git would keep the decrypted text in its notes, on disk.`,
 		},
 	}
 	c.Flags().StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(c.Flags(), &opts.PassphraseFile)
 	return c
 }
 
@@ -59,7 +61,7 @@ func runTextconv(c *cobra.Command, sys *System, opts *TextconvOptions) error {
 	return textconv.Convert(c.Context(), opts.File, sys.Out, sys.Err, textconv.Options{
 		MaxSize: MaxInputSize,
 		Decrypter: func() (textconv.Decrypter, error) {
-			kr, err := newKeyring(sys, opts.Identities)
+			kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 			if err != nil {
 				return nil, err
 			}

@@ -24,10 +24,11 @@ import (
 // UpdatekeysOptions are the parsed flags of ksec updatekeys.
 type UpdatekeysOptions struct {
 	dirOptions
-	Files      []string
-	Yes        bool
-	Force      bool
-	Identities []string
+	Files          []string
+	Yes            bool
+	Force          bool
+	Identities     []string
+	PassphraseFile string
 }
 
 // NewCmdUpdatekeys builds ksec updatekeys; runF replaces the work in tests.
@@ -67,6 +68,7 @@ reported and left as they are, and ksec then exits with status 1.`,
 	f := c.Flags()
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "apply the changes without asking")
 	f.StringArrayVarP(&opts.Identities, "identity", "I", nil, "secret key file to decrypt with (repeatable)")
+	addPassphraseFlag(f, &opts.PassphraseFile)
 	opts.dirOptions.bind(f)
 	f.BoolVar(&opts.Force, "force", false, "replace a file that has other hard links (they keep the old content)")
 	return c
@@ -82,7 +84,7 @@ type keyUpdate struct {
 
 func runUpdatekeys(c *cobra.Command, sys *System, opts *UpdatekeysOptions) error {
 	ctx := c.Context()
-	kr, err := newKeyring(sys, opts.Identities)
+	kr, err := newKeyring(sys, opts.Identities, opts.PassphraseFile)
 	if err != nil {
 		return err
 	}

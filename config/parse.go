@@ -19,7 +19,7 @@ import (
 
 const (
 	hintFormat   = "a .ksec.yaml holds rules: a list of rules, each with path (a glob) or path_regex, an optional namespace, and keys; see docs/CONFIG.md"
-	hintSOPSKeys = "ksec lists every key of a rule under keys:, each with its type, e.g. keys: [age:age1…, pgp:FINGERPRINT, aws:arn:aws:kms:…, gcp:projects/…/cryptoKeys/…]"
+	hintSOPSKeys = "ksec lists every key of a rule under keys:, each with its type, e.g. keys: [age:age1…, pgp:FINGERPRINT, aws:arn:aws:kms:…, gcp:projects/…/cryptoKeys/…, vault:https://HOST/v1/MOUNT/keys/NAME]"
 )
 
 // sopsKeyFields are .sops.yaml rule fields that name keys, to point SOPS
@@ -64,7 +64,7 @@ func Parse(data []byte, path string) (*Config, error) {
 	}
 	fields, err := p.fields(root, "the file", func(name string) string {
 		if name == "creation_rules" {
-			return `ksec's rules are under rules:, not creation_rules:`
+			return `ksec's rules are under rules:, not creation_rules: (ksec init --from-sops converts a .sops.yaml)`
 		}
 		return ""
 	}, "rules")

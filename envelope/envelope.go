@@ -388,6 +388,12 @@ func open(ctx context.Context, kr *keyring.Keyring, st *manifest.Stream, s *mani
 	if err != nil {
 		return nil, nil, err
 	}
+	return openWith(st, s, dataKey, allowPlain)
+}
+
+// openWith is open with the data key already at hand; it takes dataKey
+// over and zeroes it on failure.
+func openWith(st *manifest.Stream, s *manifest.Secret, dataKey []byte, allowPlain bool) ([]byte, map[*manifest.Value]crypto.Payload, error) {
 	ok := false
 	defer func() {
 		if !ok {

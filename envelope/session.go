@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,28 @@ type openedValue struct {
 
 // DecryptSession decrypts st like Decrypt and returns the session.
 func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring) (*Session, error) {
+	return decryptSession(st, func(s *manifest.Secret) ([]byte, map[*manifest.Value]crypto.Payload, error) {
+		return open(ctx, kr, st, s, false)
+	})
+}
+
+// DecryptSessionWithKeys is DecryptSession with each encrypted Secret's
+// data key given by keyFor (nil: none) instead of unwrapped. ksec's merge
+// driver opens a merge base whose recipients may not include the user with
+// the data keys of the sides that continue it. Every token and the MAC are
+// verified as usual, so a wrong key fails (an integrity error); a Secret
+// keyFor has no key for fails with keyring.ErrNoIdentity.
+func DecryptSessionWithKeys(st *manifest.Stream, keyFor func(keyring.Scope) []byte) (*Session, error) {
+	return decryptSession(st, func(s *manifest.Secret) ([]byte, map[*manifest.Value]crypto.Payload, error) {
+		key := keyFor(s.Scope())
+		if key == nil {
+			return nil, nil, keyring.ErrNoIdentity
+		}
+		return openWith(st, s, bytes.Clone(key), false)
+	})
+}
+
+func decryptSession(st *manifest.Stream, open func(*manifest.Secret) ([]byte, map[*manifest.Value]crypto.Payload, error)) (*Session, error) {
 	if err := st.CheckStrays(); err != nil {
 		return nil, err
 	}
@@ -54,7 +77,7 @@ func DecryptSession(ctx context.Context, st *manifest.Stream, kr *keyring.Keyrin
 			}
 			continue
 		}
-		dataKey, opened, err := open(ctx, kr, st, s, false)
+		dataKey, opened, err := open(s)
 		if err != nil {
 			sess.wipe()
 			return nil, &manifest.Error{Secret: s, Err: err}

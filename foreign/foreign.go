@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -46,34 +47,40 @@ func (f *Finding) String() string {
 func (f *Finding) Hints(file string) []string {
 	if f.Format == Kubesec {
 		return []string{
-			"reading kubesec files is planned (issue 14); meanwhile convert it with: kubesec decrypt " + file + " | ksec encrypt -k KEY - > NEW.yaml",
+			"ksec decrypt, edit and inspect read kubesec files; convert it to a ksec file first with: ksec encrypt -i " + file,
 		}
 	}
 	return []string{
-		"ksec does not read SOPS files; convert it with: sops -d " + file + " | ksec encrypt -k KEY - > NEW.yaml",
+		"convert it to a ksec file, for the same recipients, with: ksec import -i " + file + " (it needs the sops program)",
 	}
 }
 
 // sopsToken is one SOPS-encrypted value as SOPS writes it: base64 data
 // (empty for an empty string), a 32-byte IV, a 16-byte tag and a type.
-var sopsToken = regexp.MustCompile(`ENC\[AES256_GCM,data:[A-Za-z0-9+/]*=*,iv:[A-Za-z0-9+/]{16,}=*,tag:[A-Za-z0-9+/]{16,}=*,type:(?:str|int|float|bool|bytes|comment)\]`)
+// Regular expressions here are compiled on first use, not at start-up
+// (every ksec run would pay for them: see startup_test.go).
+var sopsToken = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`ENC\[AES256_GCM,data:[A-Za-z0-9+/]*=*,iv:[A-Za-z0-9+/]{16,}=*,tag:[A-Za-z0-9+/]{16,}=*,type:(?:str|int|float|bool|bytes|comment)\]`)
+})
 
 // kubesecVersion and kubesecKey are kubesec's footer lines.
 var (
-	kubesecVersion = regexp.MustCompile(`(?m)^# kubesec:v:[1-9][0-9]*\r?$`)
-	kubesecKey     = regexp.MustCompile(`(?m)^# kubesec:(?:pgp|gcp|aws):\S+:[A-Za-z0-9+/]+=*\r?$`)
+	kubesecVersion = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^# kubesec:v:[1-9][0-9]*\r?$`) })
+	kubesecKey     = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^# kubesec:(?:pgp|gcp|aws):\S+:[A-Za-z0-9+/]+=*\r?$`)
+	})
 )
 
 // Detect returns the evidence that src was written by SOPS or kubesec, or
 // nil for anything else (ksec files and plain manifests alike).
 func Detect(src []byte) *Finding {
-	if loc := kubesecVersion.FindIndex(src); loc != nil && kubesecKey.Match(src) {
+	if loc := kubesecVersion().FindIndex(src); loc != nil && kubesecKey().Match(src) {
 		return &Finding{Format: Kubesec, Line: lineAt(src, loc[0]), Marker: "a # kubesec:v: footer"}
 	}
 	if f := sopsBlock(src); f != nil {
 		return f
 	}
-	if loc := sopsToken.FindIndex(src); loc != nil {
+	if loc := sopsToken().FindIndex(src); loc != nil {
 		return &Finding{Format: SOPS, Line: lineAt(src, loc[0]), Marker: "an ENC[AES256_GCM,…] value"}
 	}
 	return nil

@@ -62,11 +62,11 @@ func TestMessages(t *testing.T) {
 	if got, want := f.String(), "a SOPS-encrypted file (a sops: metadata block at line 3), not a ksec file"; got != want {
 		t.Errorf("got %q", got)
 	}
-	if h := f.Hints("s.yaml"); len(h) != 1 || !strings.Contains(h[0], "sops -d s.yaml | ksec encrypt") {
+	if h := f.Hints("s.yaml"); len(h) != 1 || !strings.Contains(h[0], "ksec import -i s.yaml") {
 		t.Errorf("hints %q", h)
 	}
 	k := &Finding{Format: Kubesec, Line: 9, Marker: "a # kubesec:v: footer"}
-	if h := k.Hints("k.yaml"); len(h) != 1 || !strings.Contains(h[0], "issue 14") || !strings.Contains(h[0], "kubesec decrypt k.yaml | ksec encrypt") {
+	if h := k.Hints("k.yaml"); len(h) != 1 || !strings.Contains(h[0], "ksec encrypt -i k.yaml") {
 		t.Errorf("hints %q", h)
 	}
 }

@@ -23,7 +23,6 @@ const ageType = "age"
 
 const (
 	hintAgeRecipient = "age keys are written age1… (from ksec keygen or age-keygen), or as an SSH public key line: ssh-ed25519 AAAA… or ssh-rsa AAAA…"
-	hintAgePlugin    = "age plugins (age1NAME1…, such as hardware keys) are not supported yet: use an age1… key from ksec keygen, or an SSH key"
 	hintAgeSecretKey = "give the public key instead: it is on the '# public key:' line of the key file, or printed by age-keygen -y FILE"
 )
 
@@ -32,9 +31,11 @@ const (
 // (ssh-ed25519, ssh-rsa); each wraps the data key into a binary age file.
 // Identities come from identity files and KSEC_AGE_KEY (see
 // ParseIdentityFile), so the provider has no ambient identity.
-func NewAge() Provider { return ageProvider{} }
+func NewAge() Provider { return NewAgeWith(AgeOptions{}) }
 
-type ageProvider struct{}
+type ageProvider struct {
+	plugins *pluginRunner
+}
 
 func (ageProvider) Type() string { return ageType }
 
@@ -42,8 +43,12 @@ func (ageProvider) Type() string { return ageType }
 // default one included), never in an agent.
 func (ageProvider) AmbientIdentity() Identity { return nil }
 
-func (ageProvider) ParseRecipient(_ context.Context, spec string) (Recipient, error) {
-	r, id, err := parseAgeRecipient(strings.TrimSpace(spec))
+func (p ageProvider) ParseRecipient(_ context.Context, spec string) (Recipient, error) {
+	spec = strings.TrimSpace(spec)
+	if isPluginRecipient(strings.ToLower(spec)) {
+		return p.plugins.parseRecipient(spec)
+	}
+	r, id, err := parseAgeRecipient(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -67,11 +72,6 @@ func parseAgeRecipient(s string) (age.Recipient, string, error) {
 		}
 		return r, r.String(), nil
 	case strings.HasPrefix(lower, "age1"):
-		// Bech32 data never holds a '1', so another one after "age1" means
-		// the plugin form age1NAME1….
-		if strings.Contains(lower[len("age1"):], "1") {
-			return nil, "", hint.Wrap(errors.New("age plugin recipients are not supported yet"), hintAgePlugin)
-		}
 		r, err := age.ParseX25519Recipient(s)
 		if err != nil {
 			return nil, "", hint.Wrap(fmt.Errorf("not a valid age public key: %w", err), hintAgeRecipient)
@@ -148,8 +148,16 @@ func (r *ageRecipient) Wrap(ctx context.Context, dataKey []byte, _ Scope) (Stanz
 	if len(dataKey) != crypto.DataKeySize {
 		return Stanza{}, fmt.Errorf("data key is %d bytes, want %d", len(dataKey), crypto.DataKeySize)
 	}
+	rec := r.r
+	if p, ok := rec.(*pluginRecipient); ok {
+		rec = p.withContext(ctx)
+	}
 	var buf bytes.Buffer
-	w, err := age.Encrypt(&buf, r.r)
+	w, err := age.Encrypt(&buf, rec)
+	var plugErr *PluginError
+	if errors.As(err, &plugErr) {
+		err = plugErr // age's "failed to wrap key for recipient #0" adds nothing
+	}
 	if err != nil {
 		return Stanza{}, fmt.Errorf("age: encrypt to %s: %w", shortAgeID(r.id), err)
 	}
@@ -158,6 +166,10 @@ func (r *ageRecipient) Wrap(ctx context.Context, dataKey []byte, _ Scope) (Stanz
 	}
 	if err := w.Close(); err != nil {
 		return Stanza{}, fmt.Errorf("age: encrypt to %s: %w", shortAgeID(r.id), err)
+	}
+	if buf.Len() > MaxWrapped {
+		// A plugin chooses its stanzas; no reader would accept this.
+		return Stanza{}, fmt.Errorf("age: encrypt to %s: the wrapped data key is %d bytes, more than %d", shortAgeID(r.id), buf.Len(), MaxWrapped)
 	}
 	return Stanza{Type: ageType, ID: r.id, Wrapped: buf.Bytes()}, nil
 }
@@ -224,11 +236,8 @@ func (a *ageIdentities) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) (
 				crypto.ErrIntegrity, shortAgeID(s.ID), a.source, err)
 		}
 	}
-	all := make([]age.Identity, len(a.keys))
-	for i, k := range a.keys {
-		all[i] = k.identity
-	}
 	for i, s := range stanzas {
+		all := a.keysFor(ctx, s.ID)
 		if s.Type != ageType || tried[i] || len(all) == 0 {
 			continue
 		}
@@ -238,6 +247,13 @@ func (a *ageIdentities) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) (
 		key, matched, err := openAgeFile(s.Wrapped, all...)
 		if err == nil {
 			return key, nil
+		}
+		if ctx.Err() != nil { // a plugin run was cut short
+			return nil, ctx.Err()
+		}
+		var plugErr *PluginError
+		if errors.As(err, &plugErr) && failure == nil {
+			failure = fmt.Errorf("age:%s: %w", shortAgeID(s.ID), err)
 		}
 		if matched && failure == nil {
 			failure = fmt.Errorf("%w: age:%s: the wrapped data key does not open with the key from %s that matches it: %v",
@@ -255,6 +271,23 @@ func (a *ageIdentities) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) (
 		short[i] = "age:" + shortAgeID(id)
 	}
 	return nil, fmt.Errorf("%s holds no age key for %s: %w", a.source, strings.Join(short, ", "), ErrIncorrectIdentity)
+}
+
+// keysFor returns the identities to try on a stanza whose ID is not one of
+// the known keys': every native key, and the plugin keys of the plugin the
+// ID names, bound to ctx.
+func (a *ageIdentities) keysFor(ctx context.Context, id string) []age.Identity {
+	var out []age.Identity
+	for _, k := range a.keys {
+		p, ok := k.identity.(*pluginKey)
+		switch {
+		case !ok:
+			out = append(out, k.identity)
+		case p.fits(id):
+			out = append(out, p.withContext(ctx))
+		}
+	}
+	return out
 }
 
 func (a *ageIdentities) key(id string) *ageKey {

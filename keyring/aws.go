@@ -107,13 +107,18 @@ type awsKey struct {
 	region string
 }
 
-var (
-	awsRegionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+-[0-9]+$`)
-	awsAccountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	awsKeyIDRE   = regexp.MustCompile(`^(mrk-)?[0-9a-fA-F-]+$`)
-	awsAliasRE   = regexp.MustCompile(`^[A-Za-z0-9/_-]+$`)
-	awsRoleRE    = regexp.MustCompile(`^role/([\x21-\x7e]+/)?[A-Za-z0-9+=,.@_-]+$`)
-)
+// awsPatterns are compiled at the first AWS key spec, not at start-up:
+// compiling them cost every ksec run 24 KB of allocation and ~300
+// allocations in package init (see startup_test.go).
+var awsPatterns = sync.OnceValue(func() struct{ region, account, keyID, alias, role *regexp.Regexp } {
+	return struct{ region, account, keyID, alias, role *regexp.Regexp }{
+		region:  regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+-[0-9]+$`),
+		account: regexp.MustCompile(`^[0-9]{12}$`),
+		keyID:   regexp.MustCompile(`^(mrk-)?[0-9a-fA-F-]+$`),
+		alias:   regexp.MustCompile(`^[A-Za-z0-9/_-]+$`),
+		role:    regexp.MustCompile(`^role/([\x21-\x7e]+/)?[A-Za-z0-9+=,.@_-]+$`),
+	}
+})
 
 func parseAWSKey(spec string) (awsKey, error) {
 	keyARN, role, hasRole := strings.Cut(spec, "+")
@@ -150,19 +155,19 @@ func parseAWSARN(s, service string) (arn.ARN, error) {
 	if a.Service != service {
 		return arn.ARN{}, fmt.Errorf("%s names the service %q, not %q", s, a.Service, service)
 	}
-	if !awsAccountRE.MatchString(a.AccountID) {
+	if !awsPatterns().account.MatchString(a.AccountID) {
 		return arn.ARN{}, fmt.Errorf("account %q in %s is not a 12-digit AWS account ID", a.AccountID, s)
 	}
 	return a, nil
 }
 
 func checkAWSKeyARN(a arn.ARN) error {
-	if !awsRegionRE.MatchString(a.Region) {
+	if !awsPatterns().region.MatchString(a.Region) {
 		return fmt.Errorf("region %q in %s is not an AWS region", a.Region, a)
 	}
 	switch typ, id, _ := strings.Cut(a.Resource, "/"); {
-	case typ == "key" && awsKeyIDRE.MatchString(id):
-	case typ == "alias" && awsAliasRE.MatchString(id):
+	case typ == "key" && awsPatterns().keyID.MatchString(id):
+	case typ == "alias" && awsPatterns().alias.MatchString(id):
 	default:
 		return fmt.Errorf("%s names %q, not key/KEY_ID or alias/NAME", a, a.Resource)
 	}
@@ -176,7 +181,7 @@ func checkAWSRoleARN(r arn.ARN, partition string) error {
 	if r.Partition != partition {
 		return fmt.Errorf("role %s is in partition %q, the key in %q", r, r.Partition, partition)
 	}
-	if !awsRoleRE.MatchString(r.Resource) {
+	if !awsPatterns().role.MatchString(r.Resource) {
 		return fmt.Errorf("%s names %q, not role/NAME", r, r.Resource)
 	}
 	return nil
@@ -221,6 +226,9 @@ func (r *awsRecipient) Wrap(ctx context.Context, dataKey []byte, scope Scope) (S
 // awsEncryptionContext is the scope as KMS encryption context, which KMS
 // authenticates with the ciphertext and records in CloudTrail.
 func awsEncryptionContext(s Scope) map[string]string {
+	if s.Unbound {
+		return nil
+	}
 	ec := map[string]string{}
 	if s.Namespace != "" {
 		ec[awsContextNamespace] = s.Namespace

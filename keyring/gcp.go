@@ -150,6 +150,9 @@ func gcpIDOf(s, chars string, maxLen int) bool {
 // its Secret: lp("ksec v1 gcp") || lp(namespace) || lp(name), where lp(x)
 // is x's length as 4 bytes big-endian followed by x.
 func gcpAAD(scope Scope) []byte {
+	if scope.Unbound {
+		return nil
+	}
 	var b []byte
 	for _, s := range []string{gcpAADDomain, scope.Namespace, scope.Name} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
@@ -329,6 +332,10 @@ func (id *gcpIdentity) unwrap(ctx context.Context, s Stanza, scope Scope) ([]byt
 		AdditionalAuthenticatedDataCrc32C: wrapperspb.Int64(crc32c(aad)),
 	}, gcpCallOptions()...)
 	if err != nil {
+		if status.Code(err) == codes.InvalidArgument && scope.Unbound {
+			return nil, fmt.Errorf("%w: gcp key %s refused the wrapped data key: it was altered or is not this key's (%s)",
+				crypto.ErrIntegrity, s.ID, status.Convert(err).Message())
+		}
 		if status.Code(err) == codes.InvalidArgument {
 			return nil, fmt.Errorf("%w: gcp key %s refused the wrapped data key: it does not belong to Secret %s/%s, or it was altered (%s)",
 				crypto.ErrIntegrity, s.ID, scope.Namespace, scope.Name, status.Convert(err).Message())

@@ -24,10 +24,9 @@ import (
 const (
 	identityKinds      = "an age secret key, an SSH private key (ssh-ed25519 or ssh-rsa) or an OpenPGP secret key"
 	hintIdentityKinds  = "make an age key with ksec keygen (or age-keygen); an SSH key is a file like ~/.ssh/id_ed25519; an OpenPGP key comes from gpg --export-secret-keys --armor FINGERPRINT"
-	hintAgeFile        = "an age identity file holds one AGE-SECRET-KEY-1… key per line; lines starting with # are comments"
-	hintAgeFilePlugin  = "age plugin identities (AGE-PLUGIN-…, such as hardware keys) are not supported yet: use an age key from ksec keygen"
-	hintSSHPassphrase  = "ksec does not ask for SSH key passphrases: use an age key from ksec keygen instead, or remove the passphrase from a private copy with ssh-keygen -p -f COPY"
-	hintAgeEncrypted   = "ksec does not ask for passphrases: pass the decrypted key through the environment instead, e.g. KSEC_AGE_KEY=\"$(age -d FILE)\""
+	hintAgeFile        = "an age identity file holds one AGE-SECRET-KEY-1… key per line (or an age plugin's AGE-PLUGIN-NAME-1…); lines starting with # are comments"
+	hintSSHPassphrase  = "name the key with -I/--identity, and ksec asks for its passphrase (or reads --passphrase-file); or remove the passphrase from a private copy with ssh-keygen -p -f COPY"
+	hintAgeEncrypted   = "name the file with -I/--identity, and ksec asks for its passphrase (or reads --passphrase-file); or pass the decrypted key through the environment, e.g. KSEC_AGE_KEY=\"$(age -d FILE)\""
 	hintPublicNotIdent = "identities are secret keys: the public key goes into -k/--key, the matching secret key file into -I/--identity"
 )
 
@@ -58,10 +57,15 @@ func looksLikePath(s string) bool {
 
 // parseIdentity routes by content. label starts error messages.
 func parseIdentity(data []byte, source, label string) (Identity, error) {
+	return parseIdentityWith(data, source, label, IdentityOptions{})
+}
+
+func parseIdentityWith(data []byte, source, label string, opts IdentityOptions) (Identity, error) {
 	if IsPGPKeyData(data) {
 		id, err := NewPGPFileIdentity(data, source)
 		if p, ok := id.(*pgpFileIdentity); ok {
 			p.label = label
+			p.passphrase = opts.Passphrase
 		}
 		return id, err
 	}
@@ -70,16 +74,19 @@ func parseIdentity(data []byte, source, label string) (Identity, error) {
 	switch {
 	case len(bytes.TrimSpace(data)) == 0:
 		return nil, hint.Wrap(fmt.Errorf("%s is empty", label), hintIdentityKinds)
+	case (first == "age-encryption.org/v1" || pemType == "AGE ENCRYPTED FILE") && opts.Passphrase != nil:
+		return newScryptIdentityFile(data, source, label, opts), nil
 	case first == "age-encryption.org/v1" || pemType == "AGE ENCRYPTED FILE":
 		return nil, hint.Wrap(fmt.Errorf("%s is encrypted with age (a passphrase-protected key?), which ksec cannot open", label), hintAgeEncrypted)
 	case pemType == "ENCRYPTED PRIVATE KEY":
-		return nil, hint.Wrap(fmt.Errorf("%s: the private key is protected by a passphrase, which ksec cannot ask for", label), hintSSHPassphrase)
+		return nil, hint.Wrap(fmt.Errorf("%s: the private key is protected by a passphrase, which ksec cannot ask for", label),
+			"ksec opens protected OpenSSH keys, not encrypted PKCS#8 files: decrypt a private copy (openssl pkcs8 -in FILE -out COPY), or use an age key from ksec keygen")
 	case strings.HasSuffix(pemType, "PRIVATE KEY"):
-		return parseSSHIdentity(data, source, label)
+		return parseSSHIdentity(data, source, label, opts)
 	case strings.HasSuffix(pemType, "PUBLIC KEY"):
 		return nil, hint.Wrap(fmt.Errorf("%s holds a public key, not a secret key", label), hintPublicNotIdent)
 	case strings.HasPrefix(first, "AGE-SECRET-KEY-") || strings.HasPrefix(first, "AGE-PLUGIN-"):
-		return parseAgeIdentities(data, source, label)
+		return parseAgeIdentities(data, source, label, opts.Age)
 	case strings.HasPrefix(strings.ToLower(first), "age1"):
 		return nil, hint.Wrap(fmt.Errorf("%s holds an age public key (age1…), not a secret key", label), hintPublicNotIdent)
 	case isSSHPublicKeyLine(first):
@@ -130,33 +137,55 @@ func isSSHPublicKeyLine(line string) bool {
 	return false
 }
 
-func parseAgeIdentities(data []byte, source, label string) (Identity, error) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if strings.HasPrefix(strings.TrimSpace(sc.Text()), "AGE-PLUGIN-") {
-			return nil, hint.Wrap(fmt.Errorf("%s: age plugin identities are not supported yet", label), hintAgeFilePlugin)
-		}
-	}
-	// age's own errors name a line number and never quote the key.
-	ids, err := age.ParseIdentities(bytes.NewReader(data))
+func parseAgeIdentities(data []byte, source, label string, opts AgeOptions) (Identity, error) {
+	runner := &pluginRunner{prompter: opts.Prompter, timeout: opts.PluginTimeout}
+	rest, plugins, err := runner.parsePluginLines(data)
 	if err != nil {
-		return nil, hint.Wrap(fmt.Errorf("%s: not a valid age identity file: %w", label, err), hintAgeFile)
+		return nil, hint.Wrap(fmt.Errorf("%s: %w", label, err), hintAgeFile)
+	}
+	var ids []age.Identity
+	if len(plugins) == 0 || hasKeyLines(rest) {
+		// age's own errors name a line number and never quote the key.
+		ids, err = age.ParseIdentities(bytes.NewReader(rest))
+		if err != nil {
+			return nil, hint.Wrap(fmt.Errorf("%s: not a valid age identity file: %w", label, err), hintAgeFile)
+		}
 	}
 	a := NewAgeIdentities(ids, source).(*ageIdentities)
 	a.label = label
+	a.keys = append(a.keys, plugins...)
 	return a, nil
 }
 
-func parseSSHIdentity(data []byte, source, label string) (Identity, error) {
+// hasKeyLines reports whether data has a line that is neither blank nor a
+// comment.
+func hasKeyLines(data []byte) bool {
+	for line := range bytes.Lines(data) {
+		t := bytes.TrimSpace(line)
+		if len(t) > 0 && t[0] != '#' {
+			return true
+		}
+	}
+	return false
+}
+
+func parseSSHIdentity(data []byte, source, label string, opts IdentityOptions) (Identity, error) {
 	raw, err := ssh.ParseRawPrivateKey(data)
 	var missing *ssh.PassphraseMissingError
 	switch {
+	case errors.As(err, &missing) && opts.Passphrase != nil:
+		return newLockedSSHIdentity(data, missing.PublicKey, source, label, opts), nil
 	case errors.As(err, &missing):
 		return nil, hint.Wrap(fmt.Errorf("%s: the SSH private key is protected by a passphrase, which ksec cannot ask for", label), hintSSHPassphrase)
 	case err != nil:
 		return nil, hint.Wrap(fmt.Errorf("%s: not a readable SSH private key: %w", label, err), hintIdentityKinds)
 	}
+	return sshIdentity(raw, source, label)
+}
+
+// sshIdentity makes an age identity of a parsed SSH private key.
+func sshIdentity(raw any, source, label string) (Identity, error) {
+	var err error
 	if p, ok := raw.(*ed25519.PrivateKey); ok { // ParseRawPrivateKey returns either form
 		raw = *p
 	}

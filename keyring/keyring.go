@@ -26,6 +26,10 @@ import (
 type Scope struct {
 	Namespace string
 	Name      string
+	// Unbound asks for a key wrapped with no binding at all: AWS KMS
+	// without encryption context, Cloud KMS without additional data. Only
+	// readers of other tools' files (kubesec) set it; ksec never writes one.
+	Unbound bool
 }
 
 // Stanza is one recipient entry of a Secret's ksec metadata block.
@@ -190,6 +194,9 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 	done := k.claim(stanzas, scope)
 	defer done()
 	for _, s := range stanzas {
+		if wantsSignatures(ctx) {
+			break // the cache does not know who signed
+		}
 		if key, ok := k.cached(s, scope); ok {
 			return key, nil
 		}
@@ -270,7 +277,11 @@ func (k *Keyring) Unwrap(ctx context.Context, stanzas []Stanza, scope Scope) ([]
 // bound to the scope, so the scope is part of what was unwrapped).
 func cacheKey(s Stanza, scope Scope) [32]byte {
 	h := sha256.New()
-	for _, f := range [][]byte{[]byte(s.Type), []byte(s.ID), s.Wrapped, []byte(scope.Namespace), []byte(scope.Name)} {
+	unbound := []byte{0}
+	if scope.Unbound {
+		unbound[0] = 1
+	}
+	for _, f := range [][]byte{[]byte(s.Type), []byte(s.ID), s.Wrapped, []byte(scope.Namespace), []byte(scope.Name), unbound} {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
 		h.Write(n[:])

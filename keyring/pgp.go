@@ -336,10 +336,17 @@ func (g gpgRunner) decrypt(ctx context.Context, s Stanza) ([]byte, error) {
 		return nil, fmt.Errorf("%w: pgp:%s: the wrapped data key is not one ksec wrote: %v", crypto.ErrIntegrity, s.ID, err)
 	}
 	st := parseGPGStatus(res.stderr)
-	if err == nil && st.has("DECRYPTION_OKAY") {
+	if st.has("BADSIG") {
+		return nil, fmt.Errorf("%w: pgp:%s: the signature on the wrapped data key is bad", crypto.ErrIntegrity, s.ID)
+	}
+	// gpg exits 2 when it decrypted a signed message but lacks the
+	// signer's public key: the data key is good, the signature unchecked.
+	sigUnchecked := err != nil && ctx.Err() == nil && st.has("ERRSIG") && !st.has("DECRYPTION_FAILED") && !st.has("BADMDC")
+	if (err == nil || sigUnchecked) && st.has("DECRYPTION_OKAY") {
 		if len(res.stdout) != pgpKeyLen {
 			return nil, fmt.Errorf("pgp:%s: the unwrapped data key is %d bytes, not %d", s.ID, len(res.stdout), pgpKeyLen)
 		}
+		noteGPGSignature(ctx, s, st)
 		return bytes.Clone(res.stdout), nil
 	}
 	switch {
@@ -732,13 +739,19 @@ func NewPGPFileIdentity(data []byte, source string) (Identity, error) {
 	if len(secret) == 0 {
 		return nil, hint.Wrap(fmt.Errorf("%s holds no OpenPGP secret key, only public keys", source), hintExportSecret)
 	}
-	return &pgpFileIdentity{source: source, label: source, keys: secret}, nil
+	return &pgpFileIdentity{source: source, label: source, keys: secret, all: el}, nil
 }
 
 type pgpFileIdentity struct {
 	source string
 	label  string // names it in the list of keys tried
 	keys   openpgp.EntityList
+	all    openpgp.EntityList // public keys too: they check signatures (kubesec signs)
+	// passphrase, when set, opens protected keys (see pgpunlock.go).
+	passphrase func(what string) ([]byte, error)
+
+	mu       sync.Mutex       // keys are decrypted in place
+	unlocked map[uint64]error // unlock results by primary key ID
 }
 
 func (id *pgpFileIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope) ([]byte, error) {
@@ -763,7 +776,7 @@ func (id *pgpFileIdentity) Unwrap(ctx context.Context, stanzas []Stanza, _ Scope
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		key, err := id.unwrap(s)
+		key, err := id.unwrap(ctx, s)
 		if err == nil {
 			return key, nil
 		}
@@ -787,7 +800,9 @@ func (id *pgpFileIdentity) hasFingerprint(fpr string) bool {
 	return false
 }
 
-func (id *pgpFileIdentity) unwrap(s Stanza) ([]byte, error) {
+func (id *pgpFileIdentity) unwrap(ctx context.Context, s Stanza) ([]byte, error) {
+	id.mu.Lock()
+	defer id.mu.Unlock()
 	keyIDs, err := pgpMessageKeyIDs(s.Wrapped)
 	if err != nil {
 		return nil, fmt.Errorf("pgp:%s: the wrapped data key is not a usable OpenPGP message: %w", s.ID, err)
@@ -808,6 +823,12 @@ func (id *pgpFileIdentity) unwrap(s Stanza) ([]byte, error) {
 			}
 		}
 	}
+	if len(usable) == 0 && len(locked) > 0 && id.passphrase != nil {
+		if err := id.unlock(locked[0]); err != nil {
+			return nil, err
+		}
+		usable = locked[:1]
+	}
 	if len(usable) == 0 {
 		if len(locked) > 0 {
 			return nil, hint.Wrap(fmt.Errorf("pgp:%s: the secret key %s in %s is protected by a passphrase, which ksec cannot ask for",
@@ -821,7 +842,11 @@ func (id *pgpFileIdentity) unwrap(s Stanza) ([]byte, error) {
 	tooLarge := func() error {
 		return fmt.Errorf("%w: pgp:%s: the wrapped data key is not one ksec wrote: it inflates to more than %d bytes", crypto.ErrIntegrity, s.ID, pgpMaxUnwrapped)
 	}
-	md, err := openpgp.ReadMessage(bytes.NewReader(s.Wrapped), id.keys, nil, &packet.Config{MaxDecompressedMessageSize: &limit})
+	keys := id.all
+	if keys == nil {
+		keys = id.keys
+	}
+	md, err := openpgp.ReadMessage(bytes.NewReader(s.Wrapped), keys, nil, &packet.Config{MaxDecompressedMessageSize: &limit})
 	if errors.Is(err, pgperrors.ErrMessageTooLarge) {
 		return nil, tooLarge()
 	}
@@ -843,6 +868,10 @@ func (id *pgpFileIdentity) unwrap(s Stanza) ([]byte, error) {
 	if len(key) != pgpKeyLen {
 		clear(key)
 		return nil, fmt.Errorf("pgp:%s: the unwrapped data key is %d bytes, not %d", s.ID, len(key), pgpKeyLen)
+	}
+	if err := checkMessageSignature(ctx, s, md); err != nil {
+		clear(key)
+		return nil, err
 	}
 	return key, nil
 }

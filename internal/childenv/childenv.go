@@ -37,12 +37,27 @@ func isKeyMaterial(entry string) bool {
 	// cloud SDKs (AWS_SECRET_ACCESS_KEY and the like) are not ksec's: they
 	// stay, as a KMS helper or an editor plugin may rely on them.
 	switch name {
-	case "KSEC_AGE_KEY":
+	case "KSEC_AGE_KEY", "KSEC_PASSPHRASE":
 		return true
 	}
 	upper := strings.ToUpper(value)
-	// KSEC_AGE_KEY may also hold an SSH or OpenPGP secret key in PEM or
+	// KSEC_AGE_KEY may also hold an age plugin identity (for software
+	// plugins, a secret key itself), an SSH or OpenPGP secret key in PEM or
 	// armor form; so may a variable of the user's own that ksec's key
 	// variable was copied from.
-	return strings.Contains(upper, agePrefix) || strings.Contains(upper, "PRIVATE KEY-----") || strings.Contains(upper, "PRIVATE KEY BLOCK-----")
+	return strings.Contains(upper, agePrefix) || strings.Contains(upper, "AGE-PLUGIN-") || strings.Contains(upper, "PRIVATE KEY-----") || strings.Contains(upper, "PRIVATE KEY BLOCK-----")
+}
+
+// ScrubProcess removes the variables that hold key material from this
+// process's own environment. It is for children whose environment ksec
+// cannot choose: filippo.io/age/plugin starts age plugins with the
+// process's environment. ksec has read its keys from the environment by the
+// time it starts any child, so nothing of ksec's needs them afterwards.
+func ScrubProcess() {
+	for _, e := range os.Environ() {
+		if isKeyMaterial(e) {
+			name, _, _ := strings.Cut(e, "=")
+			os.Unsetenv(name)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package childenv
 
 import (
+	"os"
 	"slices"
 	"testing"
 )
@@ -10,6 +11,8 @@ func TestClean(t *testing.T) {
 		"PATH=/usr/bin",
 		"KSEC_AGE_KEY=AGE-SECRET-KEY-1QQQ",
 		"KSEC_AGE_KEY=",
+		"KSEC_PASSPHRASE=correct horse",
+		"PLUGIN_KEY=AGE-PLUGIN-YUBIKEY-1QQQ",
 		"SOPS_AGE_KEY=# created\nAGE-SECRET-KEY-1ZZZ",
 		"MY_KEY=age-secret-key-1abc",
 		"KSEC_AGE_KEYS=not-a-key",
@@ -43,5 +46,21 @@ func TestEnviron(t *testing.T) {
 		if !slices.Contains(got, e) {
 			t.Errorf("%s missing", e)
 		}
+	}
+}
+
+func TestScrubProcess(t *testing.T) {
+	t.Setenv("KSEC_AGE_KEY", "AGE-SECRET-KEY-1QQQ")
+	t.Setenv("KSEC_PASSPHRASE", "correct horse")
+	t.Setenv("KSEC_SCRUB_OTHER", "age-secret-key-1abc")
+	t.Setenv("KSEC_SCRUB_KEPT", "kept")
+	ScrubProcess()
+	for _, name := range []string{"KSEC_AGE_KEY", "KSEC_PASSPHRASE", "KSEC_SCRUB_OTHER"} {
+		if v, ok := os.LookupEnv(name); ok {
+			t.Errorf("%s still set: %q", name, v)
+		}
+	}
+	if os.Getenv("KSEC_SCRUB_KEPT") != "kept" {
+		t.Error("KSEC_SCRUB_KEPT removed")
 	}
 }

@@ -1,6 +1,12 @@
+//go:build ignore
+
 // Command buildtools builds every tool under tools/ into the test cache
 // (see tooltest.Binary), so that the test run that follows never waits for
 // a build inside a test's timeout. .ci/run calls it before the tests.
+//
+// The ignore constraint keeps it out of `go install ./...`, which is how
+// pre-commit's language: golang installs the hooks: only ksec may land
+// there. Run it by its file name: go run ./internal/tooltest/buildtools/main.go.
 package main
 
 import (

@@ -1,0 +1,317 @@
+// Package azuretest serves the part of the Azure Key Vault REST API that
+// ksec uses (wrapkey and unwrapkey with RSA-OAEP-256) from this process,
+// over TLS on 127.0.0.1, together with an App Service style managed
+// identity token endpoint, so the real azkeys client and the real
+// DefaultAzureCredential can be tested without Azure.
+//
+// The vault behaves like Azure's where ksec depends on it: a request
+// without a valid bearer token gets 401 with Key Vault's challenge
+// (WWW-Authenticate: Bearer authorization=…, resource=…); keys have
+// versions, a request without a version uses the newest, and replies name
+// the version in "kid"; errors are Key Vault's error JSON with 400, 403
+// and 404. Keys are real RSA keys and wrapping is real RSA-OAEP-256.
+package azuretest
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Resource is the audience Key Vault names in its challenge.
+const Resource = "https://vault.azure.net"
+
+// Tenant is the tenant named in the challenge's authorization URL.
+const Tenant = "00000000-0000-4000-8000-00000000c0de"
+
+// Reply modes for misbehaving vaults.
+const (
+	ReplyNormal    = ""
+	ReplyHuge      = "huge"      // a 1 MiB JSON reply
+	ReplyMalformed = "malformed" // a 200 reply that is not JSON
+	ReplyWrongKID  = "wrong-kid" // a reply naming another key
+	// ReplyBadChallenge sends a challenge whose authorization is not a URL.
+	ReplyBadChallenge = "bad-challenge"
+)
+
+// Vault is an in-process Key Vault and its token endpoint.
+type Vault struct {
+	TLS      *httptest.Server // the vault, https://127.0.0.1:PORT
+	Identity *httptest.Server // the managed identity endpoint, plain HTTP
+	// Header is the secret the identity endpoint wants in X-IDENTITY-HEADER.
+	Header string
+	// ClientID is the user-assigned identity's client ID in Env.
+	ClientID string
+	// CAFile holds the vault's self-signed certificate (PEM), for SSL_CERT_FILE.
+	CAFile string
+
+	mu     sync.Mutex
+	keys   map[string][]*version // by key name, oldest version first
+	denied map[string]bool       // key names the caller may not use
+	tokens map[string]bool       // bearer tokens handed out
+	calls  map[string]int        // by operation: wrapkey, unwrapkey, token, challenge
+	reply  string
+}
+
+type version struct {
+	id  string
+	key *rsa.PrivateKey
+}
+
+// Start serves a vault with no keys; dir receives the CA file.
+func Start(dir string) (*Vault, error) {
+	v := &Vault{
+		keys:     map[string][]*version{},
+		denied:   map[string]bool{},
+		tokens:   map[string]bool{},
+		calls:    map[string]int{},
+		Header:   randomHex(16),
+		ClientID: "azuretest-" + randomHex(8),
+	}
+	v.TLS = httptest.NewTLSServer(http.HandlerFunc(v.serveVault))
+	v.Identity = httptest.NewServer(http.HandlerFunc(v.serveIdentity))
+	v.CAFile = filepath.Join(dir, "azure-vault-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: v.TLS.Certificate().Raw})
+	if err := os.WriteFile(v.CAFile, pemBytes, 0o644); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+// Close stops both servers.
+func (v *Vault) Close() {
+	v.TLS.Close()
+	v.Identity.Close()
+}
+
+// URL is the vault's base URL, https://127.0.0.1:PORT.
+func (v *Vault) URL() string { return v.TLS.URL }
+
+// KeyURL is the versionless URL of a key.
+func (v *Vault) KeyURL(name string) string { return v.TLS.URL + "/keys/" + name }
+
+// Env is the environment under which a ksec process reaches this vault:
+// DefaultAzureCredential restricted to the managed identity credential,
+// which finds the token endpoint through IDENTITY_ENDPOINT (as on App
+// Service), and the vault's certificate as the only trusted root. The
+// identity is a user-assigned one with a client ID of this vault's own:
+// MSAL caches managed identity tokens for the whole process, and a token
+// another test's vault issued would be refused here.
+func (v *Vault) Env() []string {
+	return []string{
+		"AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential",
+		"AZURE_CLIENT_ID=" + v.ClientID,
+		"KSEC_AZURE_LOOPBACK=1",
+		"IDENTITY_ENDPOINT=" + v.Identity.URL + "/msi/token",
+		"IDENTITY_HEADER=" + v.Header,
+		"SSL_CERT_FILE=" + v.CAFile,
+	}
+}
+
+// AddKey creates a key with one version and returns that version's ID.
+func (v *Vault) AddKey(name string) (string, error) { return v.Rotate(name) }
+
+// Rotate adds a new newest version to a key (creating the key) and
+// returns its ID.
+func (v *Vault) Rotate(name string) (string, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	ver := &version{id: randomHex(16), key: k}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.keys[name] = append(v.keys[name], ver)
+	return ver.id, nil
+}
+
+// Deny makes the vault answer 403 for a key.
+func (v *Vault) Deny(name string, denied bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.denied[name] = denied
+}
+
+// SetReply makes every later key operation reply in the given mode.
+func (v *Vault) SetReply(mode string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.reply = mode
+}
+
+// Calls returns how many times an operation was served: "wrapkey",
+// "unwrapkey" (authenticated calls only), "challenge" (401 answers) or
+// "token" (tokens handed out) or "body-before-auth" (unauthenticated
+// requests that carried a body: a client must not send the data key
+// before it has seen the challenge).
+func (v *Vault) Calls(op string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.calls[op]
+}
+
+// ResetCalls sets every count to 0.
+func (v *Vault) ResetCalls() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.calls = map[string]int{}
+}
+
+func (v *Vault) serveIdentity(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if r.Method != http.MethodGet || r.URL.Path != "/msi/token" || r.Header.Get("X-IDENTITY-HEADER") != v.Header {
+		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	if q.Get("client_id") != v.ClientID {
+		http.Error(w, `{"error":"invalid_request","error_description":"unknown identity"}`, http.StatusBadRequest)
+		return
+	}
+	if q.Get("resource") != Resource {
+		http.Error(w, `{"error":"invalid_resource","error_description":"unexpected resource"}`, http.StatusBadRequest)
+		return
+	}
+	tok := "tok-" + randomHex(16)
+	v.mu.Lock()
+	v.tokens[tok] = true
+	v.calls["token"]++
+	v.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	// App Service answers expires_on in seconds since the epoch, as a string.
+	_ = json.NewEncoder(w).Encode(map[string]string{
+		"access_token": tok,
+		"expires_on":   "4102444800", // 2100-01-01
+		"resource":     Resource,
+		"token_type":   "Bearer",
+	})
+}
+
+type keyOp struct {
+	Alg   string `json:"alg"`
+	Value string `json:"value"`
+}
+
+func (v *Vault) serveVault(w http.ResponseWriter, r *http.Request) {
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	v.mu.Lock()
+	valid := ok && v.tokens[auth]
+	mode := v.reply
+	if !valid {
+		v.calls["challenge"]++
+		var one [1]byte
+		if n, _ := r.Body.Read(one[:]); n > 0 {
+			v.calls["body-before-auth"]++
+		}
+	}
+	v.mu.Unlock()
+	if !valid {
+		authz := "https://login.microsoftonline.com/" + Tenant
+		if mode == ReplyBadChallenge {
+			authz = "x"
+		}
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer authorization="%s", resource="%s"`, authz, Resource))
+		vaultError(w, http.StatusUnauthorized, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
+		return
+	}
+	if r.URL.Query().Get("api-version") == "" {
+		vaultError(w, http.StatusBadRequest, "BadParameter", "The api-version query parameter is missing.")
+		return
+	}
+	// /keys/NAME/VERSION/OP, /keys/NAME/OP or /keys/NAME//OP (no version: the newest).
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if r.Method != http.MethodPost || len(parts) < 3 || len(parts) > 4 || parts[0] != "keys" {
+		vaultError(w, http.StatusNotFound, "NotFound", "No such operation.")
+		return
+	}
+	name, op, ver := parts[1], parts[len(parts)-1], ""
+	if len(parts) == 4 {
+		ver = parts[2]
+	}
+	if op != "wrapkey" && op != "unwrapkey" {
+		vaultError(w, http.StatusNotFound, "NotFound", "No such operation.")
+		return
+	}
+	var req keyOp
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		vaultError(w, http.StatusBadRequest, "BadParameter", "The request body is not valid JSON.")
+		return
+	}
+	v.mu.Lock()
+	versions, known := v.keys[name]
+	denied := v.denied[name]
+	v.calls[op]++
+	var key *version
+	for _, k := range versions {
+		if ver == "" || k.id == ver {
+			key = k // without a version, the last one: the newest
+		}
+	}
+	v.mu.Unlock()
+	switch {
+	case denied:
+		vaultError(w, http.StatusForbidden, "Forbidden",
+			fmt.Sprintf("The user, group or application does not have keys %s permission on key vault 'test'.", strings.TrimSuffix(op, "key")+"Key"))
+		return
+	case !known:
+		vaultError(w, http.StatusNotFound, "KeyNotFound", fmt.Sprintf("A key with (name/id) %s was not found in this key vault.", name))
+		return
+	case key == nil:
+		vaultError(w, http.StatusNotFound, "KeyNotFound", fmt.Sprintf("A key with (name/id) %s/%s was not found in this key vault.", name, ver))
+		return
+	case req.Alg != "RSA-OAEP-256":
+		vaultError(w, http.StatusBadRequest, "BadParameter", "Unsupported algorithm for this key.")
+		return
+	}
+	in, err := base64.RawURLEncoding.DecodeString(req.Value)
+	if err != nil {
+		vaultError(w, http.StatusBadRequest, "BadParameter", "The value is not base64url.")
+		return
+	}
+	var out []byte
+	if op == "wrapkey" {
+		out, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.key.PublicKey, in, nil)
+	} else {
+		out, err = rsa.DecryptOAEP(sha256.New(), nil, key.key, in, nil)
+	}
+	if err != nil {
+		vaultError(w, http.StatusBadRequest, "BadParameter", "Bad Request")
+		return
+	}
+	kid := "https://" + r.Host + "/keys/" + name + "/" + key.id
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	switch mode {
+	case ReplyHuge:
+		_, _ = fmt.Fprintf(w, `{"kid":%q,"value":"%s"}`, kid, strings.Repeat("A", 1<<20))
+		return
+	case ReplyMalformed:
+		_, _ = w.Write([]byte("<html>gateway</html>"))
+		return
+	case ReplyWrongKID:
+		kid = "https://" + r.Host + "/keys/other/" + key.id
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"kid": kid, "value": base64.RawURLEncoding.EncodeToString(out)})
+}
+
+func vaultError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
