@@ -1096,8 +1096,17 @@ func TestHostileInput(t *testing.T) {
 				t.Fatalf("decrypt: exit %d, round trip %v: %s", r.code, r.stdout == in, r.stderr)
 			}
 		}},
+		{"a 1 MiB value (the API server's limit)", func(t *testing.T, b *binary) {
+			b.roundTrip(id, rcpt, []byte(hostileSecret+"data:\n  big: "+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xA5}, 1<<20))+"\n"))
+		}},
 		{"a 10 MiB value", func(t *testing.T, b *binary) {
-			b.roundTrip(id, rcpt, []byte(hostileSecret+"data:\n  big: "+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xA5}, 10<<20*3/4))+"\n"))
+			// More than a Secret may hold: refused before anything is sealed.
+			in := b.file("in.yaml", []byte(hostileSecret+"data:\n  big: "+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xA5}, 10<<20*3/4))+"\n"))
+			r := b.run(nil, nil, append(slices.Clone(encrypt), "-o", filepath.Join(b.dir, "big.yaml"), in)...)
+			checkCleanError(t, r, 3, `.*bad input: the Secret's values hold 7864320 bytes in all: the API server refuses more than 1048576 bytes \(1 MiB\)`)
+			if _, err := os.Stat(filepath.Join(b.dir, "big.yaml")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("big.yaml: %v", err)
+			}
 		}},
 		{"a result larger than the input limit", func(t *testing.T, b *binary) {
 			// 2.5 MiB of tiny values: their tokens would make over 16 MiB.

@@ -17,7 +17,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -459,5 +458,3 @@ func (p *process) logTail() string {
 	}
 	return string(b)
 }
-
-var errUnsupported = errors.New("process groups are not supported on this system")
