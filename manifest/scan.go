@@ -249,7 +249,7 @@ indicators:
 	}
 	for line := st.nextLine(start); line < len(st.src); line = st.nextLine(line) {
 		indent, blank := st.indentAt(line)
-		if blank {
+		if blank && !st.whitespaceContent(line, contentIndent) {
 			if keep {
 				end = st.lineEnd(line)
 			}
@@ -267,6 +267,17 @@ indicators:
 		end = st.lineEnd(line)
 	}
 	return end
+}
+
+// whitespaceContent tells whether a line of only white space is a content
+// line of a block scalar indented by contentIndent: YAML reads what follows
+// the indentation (spaces, tabs) as the value's text, so the line belongs to
+// the scalar, not to its trailing blank lines.
+func (st *Stream) whitespaceContent(lineOff, contentIndent int) bool {
+	if contentIndent < 0 {
+		return false
+	}
+	return st.lineEnd(lineOff)-lineOff > contentIndent
 }
 
 // flowCollectionEnd returns the offset just past the bracket closing the
