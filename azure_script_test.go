@@ -23,7 +23,7 @@ func init() { scriptCommands["azurekv"] = cmdAzureKV }
 //
 // start serves a Key Vault over TLS on 127.0.0.1 in this test process with
 // keys k1 and k2, and sets the environment a ksec process needs to reach
-// it: DefaultAzureCredential limited to a managed identity whose token
+// it: the credential chain limited to a managed identity whose token
 // endpoint is in this process too, and the vault's certificate as the only
 // trusted root. It sets $AZURE_KEY and $AZURE_KEY2 (azure:URL) and
 // $AZURE_URL and $AZURE_URL2 (the bare URLs, as stanzas name them).

@@ -1,8 +1,9 @@
 // Package azuretest serves the part of the Azure Key Vault REST API that
 // ksec uses (wrapkey and unwrapkey with RSA-OAEP-256) from this process,
 // over TLS on 127.0.0.1, together with an App Service style managed
-// identity token endpoint, so the real azkeys client and the real
-// DefaultAzureCredential can be tested without Azure.
+// identity token endpoint and a Microsoft Entra ID style OAuth2 token
+// endpoint (client secret and federated token), so the real azkeys client
+// and ksec's credential chain can be tested without Azure.
 //
 // The vault behaves like Azure's where ksec depends on it: a request
 // without a valid bearer token gets 401 with Key Vault's challenge
@@ -51,8 +52,14 @@ type Vault struct {
 	Identity *httptest.Server // the managed identity endpoint, plain HTTP
 	// Header is the secret the identity endpoint wants in X-IDENTITY-HEADER.
 	Header string
-	// ClientID is the user-assigned identity's client ID in Env.
+	// ClientID is the user-assigned identity's client ID in Env, and the
+	// application's client ID at the OAuth2 endpoint.
 	ClientID string
+	// Secret is the application's client secret at the OAuth2 endpoint.
+	Secret string
+	// Assertion is the federated token (workload identity) the OAuth2
+	// endpoint accepts as client_assertion.
+	Assertion string
 	// CAFile holds the vault's self-signed certificate (PEM), for SSL_CERT_FILE.
 	CAFile string
 
@@ -72,12 +79,14 @@ type version struct {
 // Start serves a vault with no keys; dir receives the CA file.
 func Start(dir string) (*Vault, error) {
 	v := &Vault{
-		keys:     map[string][]*version{},
-		denied:   map[string]bool{},
-		tokens:   map[string]bool{},
-		calls:    map[string]int{},
-		Header:   randomHex(16),
-		ClientID: "azuretest-" + randomHex(8),
+		keys:      map[string][]*version{},
+		denied:    map[string]bool{},
+		tokens:    map[string]bool{},
+		calls:     map[string]int{},
+		Header:    randomHex(16),
+		ClientID:  "azuretest-" + randomHex(8),
+		Secret:    "secret-" + randomHex(16),
+		Assertion: "eyJhbGciOiJSUzI1NiJ9." + randomHex(24) + "." + randomHex(24),
 	}
 	v.TLS = httptest.NewTLSServer(http.HandlerFunc(v.serveVault))
 	v.Identity = httptest.NewServer(http.HandlerFunc(v.serveIdentity))
@@ -102,13 +111,16 @@ func (v *Vault) URL() string { return v.TLS.URL }
 // KeyURL is the versionless URL of a key.
 func (v *Vault) KeyURL(name string) string { return v.TLS.URL + "/keys/" + name }
 
+// AuthorityHost is the OAuth2 endpoint's base URL for AZURE_AUTHORITY_HOST:
+// tokens come from AuthorityHost + Tenant + "/oauth2/v2.0/token".
+func (v *Vault) AuthorityHost() string { return v.TLS.URL + "/" }
+
 // Env is the environment under which a ksec process reaches this vault:
-// DefaultAzureCredential restricted to the managed identity credential,
+// the credential chain restricted to the managed identity credential,
 // which finds the token endpoint through IDENTITY_ENDPOINT (as on App
 // Service), and the vault's certificate as the only trusted root. The
-// identity is a user-assigned one with a client ID of this vault's own:
-// MSAL caches managed identity tokens for the whole process, and a token
-// another test's vault issued would be refused here.
+// identity is a user-assigned one with a client ID of this vault's own, so
+// a token meant for another test's vault is refused here.
 func (v *Vault) Env() []string {
 	return []string{
 		"AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential",
@@ -203,7 +215,62 @@ type keyOp struct {
 	Value string `json:"value"`
 }
 
+// serveOAuth is Microsoft Entra ID's v2.0 token endpoint for the
+// client_credentials grant, with a client secret or a federated token.
+// Errors are OAuth2's error JSON, with a description that runs on, as
+// Entra ID's do.
+func (v *Vault) serveOAuth(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, code, desc string) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": code, "error_description": desc + "\r\nTrace ID: " + randomHex(8), "error_codes": []int{7000215}})
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/"+Tenant+"/oauth2/v2.0/token" || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		fail(http.StatusBadRequest, "invalid_request", "AADSTS900144: bad request.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		fail(http.StatusBadRequest, "invalid_request", "AADSTS900144: the body is not a form.")
+		return
+	}
+	f := r.PostForm
+	switch {
+	case f.Get("grant_type") != "client_credentials":
+		fail(http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: unsupported grant type.")
+		return
+	case f.Get("client_id") != v.ClientID:
+		fail(http.StatusBadRequest, "unauthorized_client", "AADSTS700016: Application with identifier was not found in the directory.")
+		return
+	case f.Get("scope") != Resource+"/.default":
+		fail(http.StatusBadRequest, "invalid_scope", "AADSTS70011: The provided value for scope is not valid.")
+		return
+	}
+	switch {
+	case f.Has("client_secret") && f.Get("client_secret") == v.Secret && !f.Has("client_assertion"):
+	case f.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" &&
+		f.Get("client_assertion") == v.Assertion && !f.Has("client_secret"):
+	case f.Has("client_assertion"):
+		fail(http.StatusUnauthorized, "invalid_client", "AADSTS700211: No matching federated identity record found for presented assertion.")
+		return
+	default:
+		fail(http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+		return
+	}
+	tok := "tok-" + randomHex(16)
+	v.mu.Lock()
+	v.tokens[tok] = true
+	v.calls["token"]++
+	v.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
+}
+
 func (v *Vault) serveVault(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
+		v.serveOAuth(w, r)
+		return
+	}
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	v.mu.Lock()
 	valid := ok && v.tokens[auth]
