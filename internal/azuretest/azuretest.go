@@ -165,7 +165,8 @@ func (v *Vault) SetReply(mode string) {
 
 // Calls returns how many times an operation was served: "wrapkey",
 // "unwrapkey" (authenticated calls only), "challenge" (401 answers) or
-// "token" (tokens handed out) or "body-before-auth" (unauthenticated
+// "token" (tokens handed out), "imds" (requests to the metadata service,
+// probes included) or "body-before-auth" (unauthenticated
 // requests that carried a body: a client must not send the data key
 // before it has seen the challenge).
 func (v *Vault) Calls(op string) int {
@@ -181,9 +182,29 @@ func (v *Vault) ResetCalls() {
 	v.calls = map[string]int{}
 }
 
+// IssueToken hands out a bearer token the vault accepts, as a stand-in
+// for one the Azure CLI got from Entra ID.
+func (v *Vault) IssueToken() string {
+	tok := "tok-" + randomHex(16)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.tokens[tok] = true
+	return tok
+}
+
+// IMDSHost is the base URL of the instance metadata service this vault's
+// identity server also plays, for AZURE_POD_IDENTITY_AUTHORITY_HOST (the
+// variable that moves the metadata service, as azidentity reads it).
+func (v *Vault) IMDSHost() string { return v.Identity.URL }
+
 func (v *Vault) serveIdentity(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if r.Method != http.MethodGet || r.URL.Path != "/msi/token" || r.Header.Get("X-IDENTITY-HEADER") != v.Header {
+	if r.URL.Path == "/metadata/identity/oauth2/token" {
+		v.serveIMDS(w, r)
+		return
+	}
+	if r.Method != http.MethodGet || r.URL.Path != "/msi/token" || r.Header.Get("X-IDENTITY-HEADER") != v.Header ||
+		q.Get("api-version") != "2019-08-01" {
 		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 		return
 	}
@@ -208,6 +229,36 @@ func (v *Vault) serveIdentity(w http.ResponseWriter, r *http.Request) {
 		"resource":     Resource,
 		"token_type":   "Bearer",
 	})
+}
+
+// serveIMDS is the instance metadata service's token endpoint: it wants
+// the Metadata header (so that a server-side request forgery, which cannot
+// set headers, gets nothing) and answers expires_on as a string.
+func (v *Vault) serveIMDS(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v.mu.Lock()
+	v.calls["imds"]++
+	v.mu.Unlock()
+	switch {
+	case r.Method != http.MethodGet || r.Header.Get("Metadata") != "true":
+		http.Error(w, `{"error":"invalid_request","error_description":"Required metadata header not specified"}`, http.StatusBadRequest)
+		return
+	case q.Get("api-version") != "2018-02-01":
+		http.Error(w, `{"error":"invalid_request","error_description":"Invalid API version"}`, http.StatusBadRequest)
+		return
+	case q.Get("client_id") != v.ClientID:
+		http.Error(w, `{"error":"invalid_request","error_description":"Identity not found"}`, http.StatusBadRequest)
+		return
+	case q.Get("resource") != Resource:
+		http.Error(w, `{"error":"invalid_resource","error_description":"unexpected resource"}`, http.StatusBadRequest)
+		return
+	}
+	tok := v.IssueToken()
+	v.mu.Lock()
+	v.calls["token"]++
+	v.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"access_token": tok, "expires_on": "4102444800", "expires_in": "86399", "resource": Resource, "token_type": "Bearer"})
 }
 
 type keyOp struct {
