@@ -618,18 +618,6 @@ func oneLine(s string, max int) string {
 	return strings.TrimSpace(b.String())
 }
 
-// sdkText is an SDK's multi-line error on one line, without the rulers
-// ("-----") it draws between parts.
-func sdkText(s string, max int) string {
-	var words []string
-	for _, w := range strings.Fields(s) {
-		if strings.Trim(w, "-=") != "" {
-			words = append(words, w)
-		}
-	}
-	return oneLine(strings.Join(words, " "), max)
-}
-
 // azureCallError says briefly what failed and keeps the SDK's error for
 // errors.As (its own text spans many lines).
 type azureCallError struct {
