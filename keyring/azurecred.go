@@ -346,8 +346,25 @@ func (c *azureCredential) fromManagedIdentity(ctx context.Context, scope string,
 			return azcore.AccessToken{}, fmt.Errorf("%w (no IDENTITY_ENDPOINT, and the instance metadata service did not answer)", errAzureUnavailable)
 		}
 	}
-	return c.managedToken(ctx, u, http.Header{"Metadata": {"true"}})
+	tok, err := c.managedToken(ctx, u, http.Header{"Metadata": {"true"}})
+	var he *azureHTTPError
+	if err != nil && !pinned && errors.As(err, &he) && (he.status == http.StatusBadRequest || he.status == http.StatusForbidden) {
+		// A VM without a managed identity (400), or a network that only
+		// pretends to be the metadata service (Docker Desktop's 403): as in
+		// azidentity's chain, not a failure; the Azure CLI comes next.
+		return azcore.AccessToken{}, fmt.Errorf("%w (the instance metadata service has no identity for this machine: %s)", errAzureUnavailable, he.detail)
+	}
+	return tok, err
 }
+
+// azureHTTPError is a token endpoint's refusal.
+type azureHTTPError struct {
+	who    string
+	status int
+	detail string // HTTP status, OAuth error code and description's first line
+}
+
+func (e *azureHTTPError) Error() string { return e.who + " refused: " + e.detail }
 
 func (c *azureCredential) managedToken(ctx context.Context, u string, h http.Header) (azcore.AccessToken, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -421,7 +438,7 @@ func (c *azureCredential) call(req *http.Request, who string, out any) error {
 				detail += " (" + oneLine(first, 160) + ")"
 			}
 		}
-		return fmt.Errorf("%s refused: HTTP %d%s", who, resp.StatusCode, detail)
+		return &azureHTTPError{who: who, status: resp.StatusCode, detail: fmt.Sprintf("HTTP %d%s", resp.StatusCode, detail)}
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("the reply of %s is not its JSON", who)

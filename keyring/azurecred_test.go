@@ -161,6 +161,14 @@ func TestAzureCredManagedIdentity(t *testing.T) {
 	require.Equal(t, 1, v.Calls("token"))
 	require.Equal(t, 2, v.Calls("imds"), "one probe, one token request")
 
+	// A VM without that identity: in the chain, the metadata service's
+	// refusal means "not here", and az is tried next, as with azidentity.
+	t.Setenv("AZURE_CLIENT_ID", "someone-else")
+	err = azureTokenError(t, v, newAzure(v))
+	require.ErrorContains(t, err, "no azure credential available: ")
+	require.ErrorContains(t, err, "; managed identity: not set up (the instance metadata service has no identity for this machine: HTTP 400: invalid_request (Identity not found)); azure cli: not set up (az is not on PATH)")
+	t.Setenv("AZURE_CLIENT_ID", v.ClientID)
+
 	// Pinned to the managed identity: no probe.
 	t.Setenv("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential")
 	v.ResetCalls()
