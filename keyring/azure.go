@@ -60,7 +60,7 @@ const (
 		"azure:https://VAULT.vault.azure.net/keys/KEY/VERSION (Managed HSM: https://HSM.managedhsm.azure.net/keys/KEY; " +
 		"sovereign clouds: .vault.azure.cn, .vault.usgovcloudapi.net)"
 	hintAzureCred = "ksec signs in like DefaultAzureCredential, trying in turn: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET; " +
-		"workload identity (AZURE_FEDERATED_TOKEN_FILE); a managed identity; az login. AZURE_TOKEN_CREDENTIALS (prod, dev or a credential's name) picks"
+		"workload identity (AZURE_FEDERATED_TOKEN_FILE); a managed identity; az login. AZURE_TOKEN_CREDENTIALS (prod, dev or a credential's name) narrows the chain"
 	hintAzureRSA = "the key must be an RSA key (RSA or RSA-HSM, 2048 bits or more) whose permitted operations include wrapKey and unwrapKey"
 )
 
@@ -82,8 +82,8 @@ type AzureOptions struct {
 
 // NewAzure returns the Azure Key Vault provider. Recipients are RSA keys
 // named by their URL; its ambient identity unwraps with the credentials
-// the environment gives (see azurecred.go). No client is made, and no credential looked up,
-// until a key is first used.
+// the environment gives (see azurecred.go). No client is made, and no
+// credential looked up, until a key is first used.
 func NewAzure(opts AzureOptions) Provider {
 	if opts.Timeout <= 0 {
 		opts.Timeout = azureDefaultTimeout

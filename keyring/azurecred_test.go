@@ -224,7 +224,7 @@ func TestAzureCredChainFails(t *testing.T) {
 		"managed identity: not set up (no IDENTITY_ENDPOINT, and the instance metadata service did not answer); "+
 		"azure cli: not set up (az is not on PATH)")
 	require.Equal(t, []string{"ksec signs in like DefaultAzureCredential, trying in turn: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET; " +
-		"workload identity (AZURE_FEDERATED_TOKEN_FILE); a managed identity; az login. AZURE_TOKEN_CREDENTIALS (prod, dev or a credential's name) picks"}, hint.All(err))
+		"workload identity (AZURE_FEDERATED_TOKEN_FILE); a managed identity; az login. AZURE_TOKEN_CREDENTIALS (prod, dev or a credential's name) narrows the chain"}, hint.All(err))
 	require.Less(t, time.Since(start), 3*time.Second)
 
 	// The failure is kept for the run: a second Secret does not sign in again.
