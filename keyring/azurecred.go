@@ -209,7 +209,11 @@ func (c *azureCredential) fromWorkloadIdentity(ctx context.Context, scope string
 func readBounded(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, errors.Unwrap(err) // without the path's own text repeated
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err // the variable's name says which file
+		}
+		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
