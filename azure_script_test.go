@@ -23,10 +23,12 @@ func init() { scriptCommands["azurekv"] = cmdAzureKV }
 //
 // start serves a Key Vault over TLS on 127.0.0.1 in this test process with
 // keys k1 and k2, and sets the environment a ksec process needs to reach
-// it: DefaultAzureCredential limited to a managed identity whose token
+// it: the credential chain limited to a managed identity whose token
 // endpoint is in this process too, and the vault's certificate as the only
 // trusted root. It sets $AZURE_KEY and $AZURE_KEY2 (azure:URL) and
-// $AZURE_URL and $AZURE_URL2 (the bare URLs, as stanzas name them).
+// $AZURE_URL and $AZURE_URL2 (the bare URLs, as stanzas name them), and
+// $AZURE_TEST_TENANT, $AZURE_TEST_SECRET and $AZURE_TEST_AUTHORITY for
+// signing in with a client secret instead.
 func cmdAzureKV(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: azurekv start|deny KEY|allow KEY|rotate KEY|reply MODE|calls OP N|reset")
@@ -54,6 +56,11 @@ func cmdAzureKV(ts *testscript.TestScript, neg bool, args []string) {
 			azureVaultsMu.Unlock()
 		})
 		setenvAll(ts, v.Env())
+		// For the environment credential (client secret at an Entra ID
+		// style token endpoint), which scripts switch to themselves.
+		ts.Setenv("AZURE_TEST_TENANT", azuretest.Tenant)
+		ts.Setenv("AZURE_TEST_SECRET", v.Secret)
+		ts.Setenv("AZURE_TEST_AUTHORITY", v.AuthorityHost())
 		for i, name := range []string{"k1", "k2"} {
 			_, err := v.AddKey(name)
 			ts.Check(err)

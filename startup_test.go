@@ -30,10 +30,13 @@ import (
 //	merged with main (Vault, age plugins, kubesec and   310 inits  2.09 MB
 //	  SOPS readers: foreign's 11 regexps took 90 KB)
 //	  foreign's regexps compiled on first use           310 inits  1.97 MB
+//	main at 974f924 (more of issue 15 merged)           312 inits  1.97 MB  12,480 allocs
+//	  azidentity replaced by keyring/azurecred.go       295 inits  1.92 MB  12,145 allocs
 //
-// The budget leaves room for the rest of issue 15: Vault transit over plain
-// net/http (no new package) and age plugins (filippo.io/age/plugin: one
-// package, no allocation), and a few small packages more.
+// azidentity and MSAL also cost every run ~1 MiB of peak RSS and 2.3 MB of
+// binary, which this trace does not see (docs/PERFORMANCE.md, "Why a
+// credential chain of ksec's own"). The budget is the last measurement
+// plus 5 inits and ~80 KB for small additions.
 //
 // When this test fails, it lists the costliest packages. A new dependency
 // with a heavy init belongs out of the main binary (a helper executable
@@ -42,8 +45,8 @@ import (
 // literal). Raise the budget only with the new measurement in
 // docs/PERFORMANCE.md ("Start-up budget") and the reason it is worth it.
 const (
-	startupMaxInits     = 315
-	startupMaxInitBytes = 2_100_000
+	startupMaxInits     = 300
+	startupMaxInitBytes = 2_000_000
 )
 
 func TestStartupBudget(t *testing.T) {

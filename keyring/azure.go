@@ -20,7 +20,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/ksec-dev/ksec/crypto"
@@ -60,18 +59,18 @@ const (
 	hintAzureSpec = "an Azure Key Vault key is written azure:https://VAULT.vault.azure.net/keys/KEY or " +
 		"azure:https://VAULT.vault.azure.net/keys/KEY/VERSION (Managed HSM: https://HSM.managedhsm.azure.net/keys/KEY; " +
 		"sovereign clouds: .vault.azure.cn, .vault.usgovcloudapi.net)"
-	hintAzureCred = "ksec signs in with DefaultAzureCredential: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET " +
-		"(or AZURE_CLIENT_CERTIFICATE_PATH), use workload identity or a managed identity, or run az login"
+	hintAzureCred = "ksec signs in like DefaultAzureCredential, trying in turn: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET; " +
+		"workload identity (AZURE_FEDERATED_TOKEN_FILE); a managed identity; az login. AZURE_TOKEN_CREDENTIALS (prod, dev or a credential's name) narrows the chain"
 	hintAzureRSA = "the key must be an RSA key (RSA or RSA-HSM, 2048 bits or more) whose permitted operations include wrapKey and unwrapKey"
 )
 
 // AzureOptions configures the Azure Key Vault provider.
 type AzureOptions struct {
-	// Credential signs requests; nil means DefaultAzureCredential, made at
-	// the first call.
+	// Credential signs requests; nil means ksec's own chain (azurecred.go),
+	// which finds credentials as DefaultAzureCredential does.
 	Credential azcore.TokenCredential
-	// Transport sends the HTTP requests of the vault client and of
-	// DefaultAzureCredential; nil means Go's default transport.
+	// Transport sends the HTTP requests of the vault client and of the
+	// credential chain; nil means Go's default transport, without redirects.
 	Transport policy.Transporter
 	// Timeout bounds each call to Key Vault; 0 means 15 seconds.
 	Timeout time.Duration
@@ -82,9 +81,9 @@ type AzureOptions struct {
 }
 
 // NewAzure returns the Azure Key Vault provider. Recipients are RSA keys
-// named by their URL; its ambient identity unwraps with
-// DefaultAzureCredential. No client is made, and no credential looked up,
-// until a key is first used.
+// named by their URL; its ambient identity unwraps with the credentials
+// the environment gives (see azurecred.go). No client is made, and no
+// credential looked up, until a key is first used.
 func NewAzure(opts AzureOptions) Provider {
 	if opts.Timeout <= 0 {
 		opts.Timeout = azureDefaultTimeout
@@ -316,7 +315,7 @@ func parseAzureStanzaBody(b []byte) (version string, ciphertext []byte, err erro
 
 func isRSACiphertextSize(n int) bool { return n == 256 || n == 384 || n == 512 }
 
-// credential returns DefaultAzureCredential (or the one given), made once.
+// credential returns ksec's credential chain (or the one given), made once.
 func (p *azureProvider) credential() (azcore.TokenCredential, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -327,23 +326,15 @@ func (p *azureProvider) credential() (azcore.TokenCredential, error) {
 		p.cred = p.opts.Credential
 		return p.cred, nil
 	}
-	c, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: p.clientOptions()})
-	if err != nil {
-		return nil, hint.Wrap(fmt.Errorf("setting up Azure credentials: %s", oneLine(err.Error(), 300)), hintAzureCred)
-	}
-	p.cred = c
-	return c, nil
+	p.cred = newAzureCredential(cappedHTTPClient{next: p.transport()}, p.opts.Timeout)
+	return p.cred, nil
 }
 
 // clientOptions: replies bounded, no telemetry, a few quick retries within
 // the provider's timeout instead of the SDK's minutes.
 func (p *azureProvider) clientOptions() azcore.ClientOptions {
-	var next httpDoer = p.opts.Transport
-	if next == nil {
-		next = &http.Client{}
-	}
 	return azcore.ClientOptions{
-		Transport: cappedHTTPClient{next: next},
+		Transport: cappedHTTPClient{next: p.transport()},
 		Retry: policy.RetryOptions{
 			MaxRetries:    2,
 			RetryDelay:    200 * time.Millisecond,
@@ -352,6 +343,15 @@ func (p *azureProvider) clientOptions() azcore.ClientOptions {
 		},
 		Telemetry: policy.TelemetryOptions{Disabled: true},
 	}
+}
+
+// transport is the given transport, or Go's default without redirects: a
+// token request redirected elsewhere would carry its secret there.
+func (p *azureProvider) transport() httpDoer {
+	if p.opts.Transport != nil {
+		return p.opts.Transport
+	}
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // client returns the vault's client, made on first use.
@@ -437,7 +437,7 @@ func checkAzureKID(kid *azkeys.ID, k azureKey) (string, error) {
 	return got.version, nil
 }
 
-// azureIdentity unwraps with DefaultAzureCredential: a Secret's azure
+// azureIdentity unwraps with the ambient credentials: a Secret's azure
 // stanzas name the keys to try.
 type azureIdentity struct {
 	p *azureProvider
@@ -523,7 +523,7 @@ func (p *azureProvider) callError(ctx context.Context, op string, k azureKey, er
 	var certErr *x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var netErr net.Error
-	var authErr *azidentity.AuthenticationFailedError
+	var credErr *azureCredError
 	switch {
 	case errors.Is(err, context.Canceled) && ctx.Err() != context.DeadlineExceeded:
 		return &azureCallError{msg: prefix + ": canceled", err: err}
@@ -544,8 +544,8 @@ func (p *azureProvider) callError(ctx context.Context, op string, k azureKey, er
 			return wrap(fmt.Sprintf("service unavailable (HTTP %d): %s", re.StatusCode, detail), "Key Vault is busy or down: try again later")
 		}
 		return wrap(fmt.Sprintf("HTTP %d: %s", re.StatusCode, detail))
-	case errors.As(err, &authErr), strings.Contains(err.Error(), "Credential"):
-		return wrap("could not get a token: "+sdkText(err.Error(), 400), hintAzureCred)
+	case errors.As(err, &credErr):
+		return wrap("could not get a token: "+credErr.Error(), hintAzureCred)
 	case errors.Is(err, errSDKPanic):
 		return wrap(err.Error(), "something between ksec and Key Vault (a proxy, a captive portal) answered instead of Key Vault")
 	case errors.Is(err, errReplyTooLarge):
@@ -616,18 +616,6 @@ func oneLine(s string, max int) string {
 		}
 	}
 	return strings.TrimSpace(b.String())
-}
-
-// sdkText is an SDK's multi-line error on one line, without the rulers
-// ("-----") it draws between parts.
-func sdkText(s string, max int) string {
-	var words []string
-	for _, w := range strings.Fields(s) {
-		if strings.Trim(w, "-=") != "" {
-			words = append(words, w)
-		}
-	}
-	return oneLine(strings.Join(words, " "), max)
 }
 
 // azureCallError says briefly what failed and keeps the SDK's error for

@@ -24,7 +24,7 @@ import (
 var azureScope = keyring.Scope{Namespace: "prod", Name: "db-credentials"}
 
 // azureVault starts the in-process Key Vault with key "k1" and sets the
-// environment so DefaultAzureCredential uses only its managed identity
+// environment so the credential chain uses only its managed identity
 // endpoint (never Azure CLI, never the instance metadata service). The
 // provider's transport trusts the vault's certificate.
 func azureVault(t *testing.T) (*azuretest.Vault, keyring.Provider) {
@@ -40,10 +40,14 @@ func azureVault(t *testing.T) (*azuretest.Vault, keyring.Provider) {
 			t.Setenv(k, val)
 		}
 	}
-	for _, k := range []string{"AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "MSI_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT"} {
+	for _, k := range []string{"AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH",
+		"AZURE_AUTHORITY_HOST", "MSI_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT"} {
 		t.Setenv(k, "") // restored after the test…
-		os.Unsetenv(k)  // …and unset: azidentity tells an empty value from none
+		os.Unsetenv(k)  // …and unset
 	}
+	// Should a test's chain reach the instance metadata service, it finds
+	// a closed loopback port, never 169.254.169.254.
+	t.Setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:1")
 	return v, keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 5 * time.Second, Loopback: true})
 }
 
@@ -144,7 +148,7 @@ func TestAzureLoopbackNeedsOptIn(t *testing.T) {
 	require.Zero(t, v.Calls("challenge")+v.Calls("unwrapkey")+v.Calls("token"))
 }
 
-// The real azkeys client and DefaultAzureCredential against the vault:
+// The real azkeys client and ksec's credential chain against the vault:
 // the first request is refused with Key Vault's challenge, a token comes
 // from the managed identity endpoint, and the request is retried with it.
 func TestAzureRoundTrip(t *testing.T) {

@@ -1,8 +1,9 @@
 // Package azuretest serves the part of the Azure Key Vault REST API that
 // ksec uses (wrapkey and unwrapkey with RSA-OAEP-256) from this process,
 // over TLS on 127.0.0.1, together with an App Service style managed
-// identity token endpoint, so the real azkeys client and the real
-// DefaultAzureCredential can be tested without Azure.
+// identity token endpoint and a Microsoft Entra ID style OAuth2 token
+// endpoint (client secret and federated token), so the real azkeys client
+// and ksec's credential chain can be tested without Azure.
 //
 // The vault behaves like Azure's where ksec depends on it: a request
 // without a valid bearer token gets 401 with Key Vault's challenge
@@ -51,8 +52,14 @@ type Vault struct {
 	Identity *httptest.Server // the managed identity endpoint, plain HTTP
 	// Header is the secret the identity endpoint wants in X-IDENTITY-HEADER.
 	Header string
-	// ClientID is the user-assigned identity's client ID in Env.
+	// ClientID is the user-assigned identity's client ID in Env, and the
+	// application's client ID at the OAuth2 endpoint.
 	ClientID string
+	// Secret is the application's client secret at the OAuth2 endpoint.
+	Secret string
+	// Assertion is the federated token (workload identity) the OAuth2
+	// endpoint accepts as client_assertion.
+	Assertion string
 	// CAFile holds the vault's self-signed certificate (PEM), for SSL_CERT_FILE.
 	CAFile string
 
@@ -72,12 +79,14 @@ type version struct {
 // Start serves a vault with no keys; dir receives the CA file.
 func Start(dir string) (*Vault, error) {
 	v := &Vault{
-		keys:     map[string][]*version{},
-		denied:   map[string]bool{},
-		tokens:   map[string]bool{},
-		calls:    map[string]int{},
-		Header:   randomHex(16),
-		ClientID: "azuretest-" + randomHex(8),
+		keys:      map[string][]*version{},
+		denied:    map[string]bool{},
+		tokens:    map[string]bool{},
+		calls:     map[string]int{},
+		Header:    randomHex(16),
+		ClientID:  "azuretest-" + randomHex(8),
+		Secret:    "secret-" + randomHex(16),
+		Assertion: "eyJhbGciOiJSUzI1NiJ9." + randomHex(24) + "." + randomHex(24),
 	}
 	v.TLS = httptest.NewTLSServer(http.HandlerFunc(v.serveVault))
 	v.Identity = httptest.NewServer(http.HandlerFunc(v.serveIdentity))
@@ -102,13 +111,16 @@ func (v *Vault) URL() string { return v.TLS.URL }
 // KeyURL is the versionless URL of a key.
 func (v *Vault) KeyURL(name string) string { return v.TLS.URL + "/keys/" + name }
 
+// AuthorityHost is the OAuth2 endpoint's base URL for AZURE_AUTHORITY_HOST:
+// tokens come from AuthorityHost + Tenant + "/oauth2/v2.0/token".
+func (v *Vault) AuthorityHost() string { return v.TLS.URL + "/" }
+
 // Env is the environment under which a ksec process reaches this vault:
-// DefaultAzureCredential restricted to the managed identity credential,
+// the credential chain restricted to the managed identity credential,
 // which finds the token endpoint through IDENTITY_ENDPOINT (as on App
 // Service), and the vault's certificate as the only trusted root. The
-// identity is a user-assigned one with a client ID of this vault's own:
-// MSAL caches managed identity tokens for the whole process, and a token
-// another test's vault issued would be refused here.
+// identity is a user-assigned one with a client ID of this vault's own, so
+// a token meant for another test's vault is refused here.
 func (v *Vault) Env() []string {
 	return []string{
 		"AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential",
@@ -153,7 +165,8 @@ func (v *Vault) SetReply(mode string) {
 
 // Calls returns how many times an operation was served: "wrapkey",
 // "unwrapkey" (authenticated calls only), "challenge" (401 answers) or
-// "token" (tokens handed out) or "body-before-auth" (unauthenticated
+// "token" (tokens handed out), "imds" (requests to the metadata service,
+// probes included) or "body-before-auth" (unauthenticated
 // requests that carried a body: a client must not send the data key
 // before it has seen the challenge).
 func (v *Vault) Calls(op string) int {
@@ -169,9 +182,29 @@ func (v *Vault) ResetCalls() {
 	v.calls = map[string]int{}
 }
 
+// IssueToken hands out a bearer token the vault accepts, as a stand-in
+// for one the Azure CLI got from Entra ID.
+func (v *Vault) IssueToken() string {
+	tok := "tok-" + randomHex(16)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.tokens[tok] = true
+	return tok
+}
+
+// IMDSHost is the base URL of the instance metadata service this vault's
+// identity server also plays, for AZURE_POD_IDENTITY_AUTHORITY_HOST (the
+// variable that moves the metadata service, as azidentity reads it).
+func (v *Vault) IMDSHost() string { return v.Identity.URL }
+
 func (v *Vault) serveIdentity(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if r.Method != http.MethodGet || r.URL.Path != "/msi/token" || r.Header.Get("X-IDENTITY-HEADER") != v.Header {
+	if r.URL.Path == "/metadata/identity/oauth2/token" {
+		v.serveIMDS(w, r)
+		return
+	}
+	if r.Method != http.MethodGet || r.URL.Path != "/msi/token" || r.Header.Get("X-IDENTITY-HEADER") != v.Header ||
+		q.Get("api-version") != "2019-08-01" {
 		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
 		return
 	}
@@ -198,12 +231,97 @@ func (v *Vault) serveIdentity(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// serveIMDS is the instance metadata service's token endpoint: it wants
+// the Metadata header (so that a server-side request forgery, which cannot
+// set headers, gets nothing) and answers expires_on as a string.
+func (v *Vault) serveIMDS(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v.mu.Lock()
+	v.calls["imds"]++
+	v.mu.Unlock()
+	switch {
+	case r.Method != http.MethodGet || r.Header.Get("Metadata") != "true":
+		http.Error(w, `{"error":"invalid_request","error_description":"Required metadata header not specified"}`, http.StatusBadRequest)
+		return
+	case q.Get("api-version") != "2018-02-01":
+		http.Error(w, `{"error":"invalid_request","error_description":"Invalid API version"}`, http.StatusBadRequest)
+		return
+	case q.Get("client_id") != v.ClientID:
+		http.Error(w, `{"error":"invalid_request","error_description":"Identity not found"}`, http.StatusBadRequest)
+		return
+	case q.Get("resource") != Resource:
+		http.Error(w, `{"error":"invalid_resource","error_description":"unexpected resource"}`, http.StatusBadRequest)
+		return
+	}
+	tok := v.IssueToken()
+	v.mu.Lock()
+	v.calls["token"]++
+	v.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"access_token": tok, "expires_on": "4102444800", "expires_in": "86399", "resource": Resource, "token_type": "Bearer"})
+}
+
 type keyOp struct {
 	Alg   string `json:"alg"`
 	Value string `json:"value"`
 }
 
+// serveOAuth is Microsoft Entra ID's v2.0 token endpoint for the
+// client_credentials grant, with a client secret or a federated token.
+// Errors are OAuth2's error JSON, with a description that runs on, as
+// Entra ID's do.
+func (v *Vault) serveOAuth(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, code, desc string) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": code, "error_description": desc + "\r\nTrace ID: " + randomHex(8), "error_codes": []int{7000215}})
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/"+Tenant+"/oauth2/v2.0/token" || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		fail(http.StatusBadRequest, "invalid_request", "AADSTS900144: bad request.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		fail(http.StatusBadRequest, "invalid_request", "AADSTS900144: the body is not a form.")
+		return
+	}
+	f := r.PostForm
+	switch {
+	case f.Get("grant_type") != "client_credentials":
+		fail(http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: unsupported grant type.")
+		return
+	case f.Get("client_id") != v.ClientID:
+		fail(http.StatusBadRequest, "unauthorized_client", "AADSTS700016: Application with identifier was not found in the directory.")
+		return
+	case f.Get("scope") != Resource+"/.default":
+		fail(http.StatusBadRequest, "invalid_scope", "AADSTS70011: The provided value for scope is not valid.")
+		return
+	}
+	switch {
+	case f.Has("client_secret") && f.Get("client_secret") == v.Secret && !f.Has("client_assertion"):
+	case f.Get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" &&
+		f.Get("client_assertion") == v.Assertion && !f.Has("client_secret"):
+	case f.Has("client_assertion"):
+		fail(http.StatusUnauthorized, "invalid_client", "AADSTS700211: No matching federated identity record found for presented assertion.")
+		return
+	default:
+		fail(http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+		return
+	}
+	tok := "tok-" + randomHex(16)
+	v.mu.Lock()
+	v.tokens[tok] = true
+	v.calls["token"]++
+	v.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
+}
+
 func (v *Vault) serveVault(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
+		v.serveOAuth(w, r)
+		return
+	}
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	v.mu.Lock()
 	valid := ok && v.tokens[auth]
