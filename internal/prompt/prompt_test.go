@@ -66,8 +66,16 @@ func newPTY(t *testing.T) *pty {
 // answer waits for prompt on the terminal, then types line and Enter.
 func (p *pty) answer(t *testing.T, prompt, line string) {
 	t.Helper()
+	p.answerNth(t, prompt, line, 1)
+}
+
+// answerNth waits until prompt has been shown n times in all, then types
+// line and Enter. Counting, rather than clearing what was shown between
+// answers, cannot miss a prompt that arrives while the test clears.
+func (p *pty) answerNth(t *testing.T, prompt, line string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.text(), prompt) {
+	for strings.Count(p.text(), prompt) < n {
 		if time.Now().After(deadline) {
 			t.Errorf("the terminal never showed %q; it showed %q", prompt, p.text())
 			return
@@ -108,7 +116,11 @@ func TestSecretNotEchoed(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	p.answer(t, "Passphrase: ", "hunter2 with spaces")
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Secret did not return; the terminal showed %q", p.text())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,13 +158,16 @@ func TestLineAndConfirm(t *testing.T) {
 			defer close(done)
 			got, err = term.Confirm("Touch the key", "touched", "cancel")
 		}()
-		for _, ans := range tc.typed {
-			p.answer(t, "Touch the key [1: touched, 2: cancel] ", ans)
-			p.mu.Lock()
-			p.shown.Reset()
-			p.mu.Unlock()
+		const prompt = "Touch the key [1: touched, 2: cancel] "
+		shown := strings.Count(p.text(), prompt)
+		for i, ans := range tc.typed {
+			p.answerNth(t, prompt, ans, shown+i+1)
 		}
-		<-done
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("typed %q: Confirm did not return; the terminal showed %q", tc.typed, p.text())
+		}
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("typed %q: err = %v, want %q", tc.typed, err, tc.err)
