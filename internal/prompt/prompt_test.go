@@ -151,6 +151,11 @@ func TestLineAndConfirm(t *testing.T) {
 		{typed: []string{"x", "2"}, want: false},
 		{typed: []string{"x", "y", "z"}, err: "no valid answer"},
 	} {
+		const prompt = "Touch the key [1: touched, 2: cancel] "
+		// Counted before Confirm starts: counted after, its first prompt
+		// may already be in the count, and the test would wait for one
+		// more that never comes.
+		shown := strings.Count(p.text(), prompt)
 		done := make(chan struct{})
 		var got bool
 		var err error
@@ -158,8 +163,6 @@ func TestLineAndConfirm(t *testing.T) {
 			defer close(done)
 			got, err = term.Confirm("Touch the key", "touched", "cancel")
 		}()
-		const prompt = "Touch the key [1: touched, 2: cancel] "
-		shown := strings.Count(p.text(), prompt)
 		for i, ans := range tc.typed {
 			p.answerNth(t, prompt, ans, shown+i+1)
 		}
