@@ -88,6 +88,12 @@ const (
 	// FormVerbatim: Value is the scalar's exact source text, used when
 	// re-rendering from the value would not give back the same bytes.
 	FormVerbatim
+	// FormVerbatimAtEnd: as FormVerbatim, for a block scalar that ended
+	// its file without a final line break, where it reads without the
+	// trailing line break it would read with anywhere else. Sealing this
+	// apart keeps the file's last byte out of what a value means: removing
+	// or adding a final line break cannot change a decrypted value.
+	FormVerbatimAtEnd
 )
 
 // Payload is what one token seals: the value and how to write it back.
@@ -262,7 +268,7 @@ func unpad(b []byte) (Payload, error) {
 		return Payload{}, errors.New("padding longer than one block")
 	}
 	p := Payload{Style: Style(b[0]), Form: Form(b[1]), Value: b[2:i]}
-	if p.Style > StyleFolded || p.Form > FormVerbatim {
+	if p.Style > StyleFolded || p.Form > FormVerbatimAtEnd {
 		return Payload{}, errors.New("unknown style or form")
 	}
 	return p, nil

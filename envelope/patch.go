@@ -55,6 +55,7 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 		want[valueKey{v.Field, v.Key}] = opened[v]
 	}
 	removed := map[*manifest.Value]bool{}
+	resealed := map[*manifest.Value]bool{}
 	added := map[string]bool{} // fields that get a new key
 	remove := func(v *manifest.Value) { removed[v] = true }
 	for _, c := range changes {
@@ -93,6 +94,7 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 				return fail(err)
 			}
 			st.SetToken(v, token)
+			resealed[v] = true
 			continue
 		}
 		token, err := key.Seal(loc, st.NewPayload(s, c.Field, c.Value))
@@ -101,6 +103,25 @@ func Patch(ctx context.Context, st *manifest.Stream, kr *keyring.Keyring, index 
 		}
 		st.AddValue(s, c.Field, c.Key, token)
 		added[c.Field] = true
+	}
+	if len(added) > 0 {
+		// A new key lands after the Secret's last value, which then no
+		// longer ends the file: one sealed as read there gets a token that
+		// reads the same anywhere.
+		for _, v := range s.Values {
+			if removed[v] || resealed[v] || opened[v].Form != crypto.FormVerbatimAtEnd {
+				continue
+			}
+			value, err := plainValue(v.Field, opened[v])
+			if err != nil {
+				return fail(err)
+			}
+			token, err := key.Seal(v.Location(s), st.NewPayload(s, v.Field, value))
+			if err != nil {
+				return fail(err)
+			}
+			st.SetToken(v, token)
+		}
 	}
 	// A field left without keys goes, rather than stay as an empty
 	// "stringData:" (null) line.
@@ -214,6 +235,19 @@ func otherField(field string) string {
 // sameValue reports whether two payloads of a field stand for the same
 // value: the same bytes for data (however the base64 was written), the same
 // string for stringData, or both null.
+// plainValue is the value a payload stands for, as Change.Value holds it:
+// a data value's decoded bytes, a stringData value's text.
+func plainValue(field string, p crypto.Payload) ([]byte, error) {
+	text, _, err := manifest.PayloadText(p)
+	if err != nil {
+		return nil, err
+	}
+	if field != "data" {
+		return []byte(text), nil
+	}
+	return base64.StdEncoding.DecodeString(text)
+}
+
 func sameValue(field string, a, b crypto.Payload) bool {
 	at, aNull, errA := manifest.PayloadText(a)
 	bt, bNull, errB := manifest.PayloadText(b)

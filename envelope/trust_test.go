@@ -372,3 +372,88 @@ func TestPatchSpecialCharactersReadBack(t *testing.T) {
 		}
 	}
 }
+
+// The file's last byte is outside the MAC, so it must not decide what a
+// value reads as. A block scalar that ends its file without a final line
+// break is sealed as FormVerbatimAtEnd and round-trips byte for byte; a
+// final line break added to such a file, or removed from a file whose last
+// value was sealed with one, is refused instead of changing the value.
+func TestFinalLineBreakCannotChangeValues(t *testing.T) {
+	kr := fuzzKeyring(t)
+	head := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: eof\n"
+	for name, tc := range map[string]struct {
+		plain string
+		form  crypto.Form
+	}{
+		"literal":           {head + "stringData:\n  a: x\n  b: |\n    y", crypto.FormVerbatimAtEnd},
+		"folded":            {head + "stringData:\n  b: >\n    y\n    z", crypto.FormVerbatimAtEnd},
+		"keep":              {head + "stringData:\n  b: |+\n    y", crypto.FormVerbatimAtEnd},
+		"data":              {head + "data:\n  b: |\n    eQ==", crypto.FormVerbatimAtEnd},
+		"crlf":              {strings.ReplaceAll(head+"stringData:\n  b: |\n    y", "\n", "\r\n"), crypto.FormVerbatimAtEnd},
+		"strip":             {head + "stringData:\n  b: |-\n    y", crypto.FormText},
+		"crlf with break":   {strings.ReplaceAll(head+"stringData:\n  b: |\n    y\n", "\n", "\r\n"), crypto.FormVerbatim},
+		"folded with break": {head + "stringData:\n  b: >\n    y\n    z\n", crypto.FormVerbatim},
+	} {
+		t.Run(name, func(t *testing.T) {
+			enc := fuzzEncrypt(t, tc.plain)
+			st, err := manifest.Parse([]byte(tc.plain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := st.Secrets[0]
+			if p, err := st.Payload(s.Values[len(s.Values)-1]); err != nil || p.Form != tc.form {
+				t.Errorf("last value sealed in form %d (%v), want %d", p.Form, err, tc.form)
+			}
+			out, err := decryptBytes(enc, kr)
+			if err != nil || string(out) != tc.plain {
+				t.Fatalf("round trip: %v\n%q\nwant\n%q", err, out, tc.plain)
+			}
+			// A key added after the last value: it keeps the value it
+			// read as at the end of the file.
+			last := s.Values[len(s.Values)-1]
+			for _, field := range []string{"data", "stringData"} {
+				est, err := manifest.Parse(enc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				patched, err := Patch(context.Background(), est, kr, 0, []Change{{Field: field, Key: "zz", Value: []byte("new")}})
+				if err != nil {
+					t.Fatalf("patch adding %s.zz: %v", field, err)
+				}
+				out, err := decryptBytes(patched, kr)
+				if err != nil {
+					t.Fatalf("patch adding %s.zz: decrypt: %v", field, err)
+				}
+				back, err := manifest.Parse(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := back.Secrets[0].Values
+				if len(got) != len(s.Values)+1 || got[len(s.Values)-1].Key != last.Key || got[len(s.Values)-1].Text != last.Text {
+					t.Errorf("patch adding %s.zz: values now\n%q", field, out)
+				}
+			}
+			var changed []byte
+			if strings.HasSuffix(string(enc), "\n") {
+				changed = []byte(strings.TrimSuffix(strings.TrimSuffix(string(enc), "\n"), "\r"))
+			} else {
+				nl := "\n"
+				if strings.Contains(tc.plain, "\r\n") {
+					nl = "\r\n"
+				}
+				changed = append(append([]byte{}, enc...), nl...)
+			}
+			out, err = decryptBytes(changed, kr)
+			if tc.form == crypto.FormText {
+				// |- reads the same either way: nothing to refuse.
+				if err != nil {
+					t.Errorf("final line break changed on a |- value: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, crypto.ErrIntegrity) || !strings.Contains(err.Error(), "stringData.b") && !strings.Contains(err.Error(), "data.b") {
+				t.Errorf("final line break changed: err = %v, want an integrity failure naming the value; output:\n%q", err, out)
+			}
+		})
+	}
+}

@@ -35,6 +35,11 @@ func (st *Stream) Payload(v *Value) (crypto.Payload, error) {
 	if r, ok := renderScalar(style, text, v.keyIndent, v.flow); !ok || r != source {
 		p.Form = crypto.FormVerbatim
 		p.Value = append([]byte{byte(min(v.keyIndent, 255))}, source...)
+		if read, _, err := PayloadText(p); err == nil && read != v.Text {
+			// Followed by a line break, as it is in the encrypted file,
+			// the source would read otherwise: it ends the file.
+			p.Form = crypto.FormVerbatimAtEnd
+		}
 	}
 	return p, nil
 }
@@ -95,7 +100,7 @@ const trustHint = "ksec never writes such a file: compare it with its last good 
 // render returns the text that replaces v's token for payload p.
 func (st *Stream) render(v *Value, p crypto.Payload) (string, error) {
 	switch p.Form {
-	case crypto.FormVerbatim:
+	case crypto.FormVerbatim, crypto.FormVerbatimAtEnd:
 		if len(p.Value) < 2 {
 			return "", errForeignPayload("an empty verbatim source")
 		}
@@ -156,7 +161,10 @@ func (st *Stream) checkParsed(v *Value, p crypto.Payload, text string) error {
 		if text == "" {
 			sep = ""
 		}
-		doc = "kind: Secret" + nl + v.Field + ":" + nl + strings.Repeat(" ", v.keyIndent) + "k:" + sep + text + nl
+		doc = "kind: Secret" + nl + v.Field + ":" + nl + strings.Repeat(" ", v.keyIndent) + "k:" + sep + text
+		if p.Form != crypto.FormVerbatimAtEnd {
+			doc += nl
+		}
 	}
 	syn, err := Parse([]byte(doc))
 	if err != nil || len(syn.docs) != 1 || len(syn.Secrets) != 1 || len(syn.Strays) != 0 {
@@ -172,12 +180,15 @@ func (st *Stream) checkParsed(v *Value, p crypto.Payload, text string) error {
 		return errForeignPayload("it is not a valid " + v.Field + " value")
 	}
 	var same bool
-	if p.Form == crypto.FormVerbatim {
-		// The scalar must span exactly the source. The writer may have
-		// chosen this form only because the value ended the file without
-		// a final line break, so the form itself is not compared.
-		same = got.Style == p.Style && string(syn.src[sv.start:sv.end]) == text
-	} else {
+	switch p.Form {
+	case crypto.FormVerbatim:
+		// The scalar must span exactly the source.
+		same = got.Style == p.Style && got.Form != crypto.FormVerbatimAtEnd && string(syn.src[sv.start:sv.end]) == text
+	case crypto.FormVerbatimAtEnd:
+		// Only a block scalar whose reading depends on the line break
+		// after it: the writer seals any other source as FormVerbatim.
+		same = got.Style == p.Style && got.Form == crypto.FormVerbatimAtEnd && string(syn.src[sv.start:sv.end]) == text
+	default:
 		same = got.Form == p.Form && got.Style == p.Style && bytes.Equal(got.Value, p.Value)
 	}
 	if !same {

@@ -34,7 +34,6 @@ func (st *Stream) VerifyDecrypted(out []byte, decrypted []*Secret, sealed map[*V
 // VerifyDecryptedParsed is VerifyDecrypted for output already parsed (and
 // not edited since).
 func (st *Stream) VerifyDecryptedParsed(o *Stream, decrypted []*Secret, sealed map[*Value]crypto.Payload) error {
-	out := o.src
 	want := map[*yaml.Node]*Value{}
 	for v := range sealed {
 		want[v.node] = v
@@ -50,7 +49,7 @@ func (st *Stream) VerifyDecryptedParsed(o *Stream, decrypted []*Secret, sealed m
 		if !ok {
 			return false, nil
 		}
-		if err := sameSealed(got, sealed[v], len(out) > 0 && out[len(out)-1] != '\n'); err != nil {
+		if err := sameSealed(got, sealed[v]); err != nil {
 			return true, &Error{Value: v, Err: err}
 		}
 		return true, nil
@@ -128,7 +127,7 @@ func compareNode(in, got *yaml.Node, special func(in, got *yaml.Node) (bool, err
 		return &Error{Line: got.Line, Err: hint.Wrap(fmt.Errorf("%w: decrypting would change the file's structure here; "+
 			"the file was forged or the layout around a token was changed", crypto.ErrIntegrity), trustHint)}
 	}
-	if in.Kind != got.Kind || in.Tag != got.Tag || in.Anchor != got.Anchor || (in.Kind != yaml.MappingNode && in.Kind != yaml.SequenceNode && !sameText(in, got, openEnd, false)) {
+	if in.Kind != got.Kind || in.Tag != got.Tag || in.Anchor != got.Anchor || (in.Kind != yaml.MappingNode && in.Kind != yaml.SequenceNode && !sameText(in, got, openEnd)) {
 		return differ()
 	}
 	inContent := in.Content
@@ -152,13 +151,13 @@ func compareNode(in, got *yaml.Node, special func(in, got *yaml.Node) (bool, err
 }
 
 // sameSealed checks that a decrypted value node reads as payload p.
-func sameSealed(got *yaml.Node, p crypto.Payload, openEnd bool) error {
+// Exactly: a value sealed with its final line break keeps it, and one
+// sealed at the end of its file (FormVerbatimAtEnd) reads without it only
+// there, whatever the file's last byte says.
+func sameSealed(got *yaml.Node, p crypto.Payload) error {
 	text, null, err := PayloadText(p)
 	ok := err == nil && got.Kind == yaml.ScalarNode && got.Anchor == "" && (got.Tag == "!!null") == null &&
-		// Only a verbatim source can stand for both (section 3.2 of
-		// docs/FORMAT.md); a value sealed with its final line break must
-		// keep it.
-		(null || sameText(&yaml.Node{Value: text}, got, openEnd && p.Form == crypto.FormVerbatim, true))
+		(null || got.Value == text)
 	if !ok {
 		return hint.Wrap(fmt.Errorf("%w: the value would not read as the value sealed in its token; "+
 			"the file was forged or the layout around the token was changed (e.g. a line indented under it)", crypto.ErrIntegrity), trustHint)
@@ -204,22 +203,19 @@ func (st *Stream) VerifyPatched(out []byte, index int) error {
 	}, nil)
 }
 
-// sameText compares two scalars' values. A block scalar that ends the
-// input without a final line break gains one in the encrypted file, where
-// the ksec block follows it, and loses it (or gains trailing blank lines
-// that follow the ksec block) when the block is removed. So when the
-// output has no final line break (openEnd), a readable block scalar is
-// compared without its trailing spaces and line breaks, and a sealed one
-// (loose) may read with one final line break less.
-func sameText(in, got *yaml.Node, openEnd, sealed bool) bool {
+// sameText compares two unsealed scalars' values. A block scalar that ends
+// the input without a final line break gains one in the encrypted file,
+// where the ksec block follows it, and loses it (or gains trailing blank
+// lines that follow the ksec block) when the block is removed. So when the
+// output has no final line break (openEnd), a block scalar is compared
+// without its trailing spaces and line breaks. Sealed values are compared
+// exactly (sameSealed).
+func sameText(in, got *yaml.Node, openEnd bool) bool {
 	if in.Value == got.Value {
 		return true
 	}
 	if !openEnd || got.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
 		return false
-	}
-	if sealed {
-		return strings.HasSuffix(in.Value, "\n") && got.Value == strings.TrimSuffix(in.Value, "\n")
 	}
 	return strings.TrimRight(in.Value, " \n") == strings.TrimRight(got.Value, " \n")
 }

@@ -102,9 +102,12 @@ func PayloadText(p crypto.Payload) (text string, null bool, err error) {
 	if len(p.Value) == 0 {
 		return "", false, errors.New("empty verbatim payload")
 	}
-	source := reindent(string(p.Value[1:]), int(p.Value[0]), 0, "\n")
+	doc := "k: " + reindent(string(p.Value[1:]), int(p.Value[0]), 0, "\n")
+	if p.Form != crypto.FormVerbatimAtEnd {
+		doc += "\n"
+	}
 	var n yaml.Node
-	if err := yaml.Unmarshal([]byte("k: "+source+"\n"), &n); err != nil || len(n.Content) == 0 || len(n.Content[0].Content) != 2 {
+	if err := yaml.Unmarshal([]byte(doc), &n); err != nil || len(n.Content) == 0 || len(n.Content[0].Content) != 2 {
 		return "", false, errors.New("verbatim payload is not a YAML scalar")
 	}
 	v := n.Content[0].Content[1]
