@@ -1,13 +1,16 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/ksec-dev/ksec/envelope"
 	"github.com/ksec-dev/ksec/internal/hint"
 	"github.com/ksec-dev/ksec/keyring"
+	"github.com/ksec-dev/ksec/manifest"
 )
 
 // newKeyring sets up the key providers of this run and the identities named
@@ -77,4 +80,18 @@ func keySpecs(sys *System, flags []string) []string {
 		}
 	}
 	return specs
+}
+
+// envDecrypter returns what decrypts for the commands another tool runs
+// (the kustomize generator, the Helm post-renderer): keys from the
+// environment only, as for decrypt without -I.
+func envDecrypter(sys *System) (func(context.Context, *manifest.Stream) error, error) {
+	kr, err := newKeyring(sys, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, st *manifest.Stream) error {
+		_, err := envelope.Decrypt(ctx, st, kr)
+		return err
+	}, nil
 }

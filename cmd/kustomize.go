@@ -1,15 +1,12 @@
 package cmd
 
 import (
-	"context"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ksec-dev/ksec/envelope"
 	"github.com/ksec-dev/ksec/kustomizefn"
-	"github.com/ksec-dev/ksec/manifest"
 )
 
 // KustomizeName is the name under which ksec runs as the kustomize
@@ -116,19 +113,10 @@ func notFromTerminal(sys *System, what string) error {
 
 func runKustomizeFn(c *cobra.Command, sys *System) error {
 	return kustomizefn.Generate(c.Context(), sys.In, sys.Out, kustomizefn.Options{
-		Dir:     ".",
-		MaxSize: MaxInputSize,
-		Warn:    sys.Err,
-		Decrypter: func() (kustomizefn.Decrypter, error) {
-			kr, err := newKeyring(sys, nil, "")
-			if err != nil {
-				return nil, err
-			}
-			return func(ctx context.Context, st *manifest.Stream) error {
-				_, err := envelope.Decrypt(ctx, st, kr)
-				return err
-			}, nil
-		},
+		Dir:       ".",
+		MaxSize:   MaxInputSize,
+		Warn:      sys.Err,
+		Decrypter: func() (kustomizefn.Decrypter, error) { return envDecrypter(sys) },
 	})
 }
 

@@ -1,13 +1,9 @@
 package cmd
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
-	"github.com/ksec-dev/ksec/envelope"
 	"github.com/ksec-dev/ksec/helmpost"
-	"github.com/ksec-dev/ksec/manifest"
 )
 
 // NewCmdPostRender builds ksec post-render; runF replaces the work in tests.
@@ -40,17 +36,8 @@ plugin.yaml runs this command) and pass --post-renderer ksec.`,
 				return err
 			}
 			return helmpost.PostRender(c.Context(), sys.In, sys.Out, helmpost.Options{
-				MaxSize: MaxInputSize,
-				Decrypter: func() (helmpost.Decrypter, error) {
-					kr, err := newKeyring(sys, nil, "")
-					if err != nil {
-						return nil, err
-					}
-					return func(ctx context.Context, st *manifest.Stream) error {
-						_, err := envelope.Decrypt(ctx, st, kr)
-						return err
-					}, nil
-				},
+				MaxSize:   MaxInputSize,
+				Decrypter: func() (helmpost.Decrypter, error) { return envDecrypter(sys) },
 			})
 		},
 	}
