@@ -70,7 +70,7 @@ func FuzzUnpad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.Style > StyleFolded || p.Form > FormVerbatim {
+		if p.Style > StyleFolded || p.Form > FormVerbatimAtEnd {
 			t.Fatalf("unpad accepted style %d form %d", p.Style, p.Form)
 		}
 		again := pad(p)

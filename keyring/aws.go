@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -292,7 +291,7 @@ func (p *awsProvider) client(ctx context.Context, k awsKey) (*awsClient, error) 
 			return nil, p.timeoutError(ctx, "aws: looking up AWS credentials: ", err,
 				hintAWSCredentials+"; outside AWS, AWS_EC2_METADATA_DISABLED=true stops the SDK from waiting for an instance-metadata service")
 		}
-		return nil, hint.Wrap(&awsError{msg: "aws: no usable AWS credentials: " + err.Error(), errs: []error{err}}, hintAWSCredentials)
+		return nil, hint.Wrap(&providerError{msg: "aws: no usable AWS credentials: " + err.Error(), errs: []error{err}}, hintAWSCredentials)
 	}
 	if c.role != nil {
 		if _, err := c.role.Retrieve(ctx); err != nil {
@@ -301,10 +300,10 @@ func (p *awsProvider) client(ctx context.Context, k awsKey) (*awsClient, error) 
 			}
 			var sendFailed *smithyhttp.RequestSendError
 			if errors.As(err, &sendFailed) {
-				return nil, hint.Wrap(&awsError{msg: "aws: cannot reach AWS STS in " + k.region + " to assume role " + k.role + ": " + awsNetShort(err), errs: []error{err}},
+				return nil, hint.Wrap(&providerError{msg: "aws: cannot reach AWS STS in " + k.region + " to assume role " + k.role + ": " + netShort(err), errs: []error{err}},
 					awsNetworkHint("STS", k.region))
 			}
-			return nil, hint.Wrap(&awsError{msg: "aws: cannot assume role " + k.role + ": " + awsShort(err), errs: []error{err}},
+			return nil, hint.Wrap(&providerError{msg: "aws: cannot assume role " + k.role + ": " + awsShort(err), errs: []error{err}},
 				"the AWS identity in use needs sts:AssumeRole on "+k.role+", and the role's trust policy must allow it")
 		}
 	}
@@ -359,7 +358,7 @@ func awsRetryer() aws.Retryer {
 func (p *awsProvider) explain(ctx context.Context, op string, k awsKey, err error) error {
 	prefix := fmt.Sprintf("aws kms %s with %s: ", op, k)
 	wrap := func(msg string, hints ...string) error {
-		return hint.Wrap(&awsError{msg: prefix + msg, errs: []error{err}}, hints...)
+		return hint.Wrap(&providerError{msg: prefix + msg, errs: []error{err}}, hints...)
 	}
 	perm := "kms:Encrypt"
 	if op == "decrypt" {
@@ -382,7 +381,7 @@ func (p *awsProvider) explain(ctx context.Context, op string, k awsKey, err erro
 	case ctx.Err() != nil:
 		return p.timeoutError(ctx, prefix, err, awsNetworkHint("KMS", k.region))
 	case errors.As(err, &invalid):
-		return hint.Wrap(&awsError{
+		return hint.Wrap(&providerError{
 			msg:  fmt.Sprintf("%s: %sthe wrapped data key does not match the key or this Secret's namespace and name", crypto.ErrIntegrity, prefix),
 			errs: []error{crypto.ErrIntegrity, err},
 		}, hintAWSIntegrity)
@@ -411,7 +410,7 @@ func (p *awsProvider) explain(ctx context.Context, op string, k awsKey, err erro
 		}
 		return wrap(awsShort(err))
 	case errors.As(err, &sendFailed):
-		return wrap("cannot reach AWS KMS in "+k.region+": "+awsNetShort(err), awsNetworkHint("KMS", k.region))
+		return wrap("cannot reach AWS KMS in "+k.region+": "+netShort(err), awsNetworkHint("KMS", k.region))
 	}
 	return wrap(err.Error())
 }
@@ -422,7 +421,7 @@ func (p *awsProvider) timeoutError(ctx context.Context, prefix string, err error
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return fmt.Errorf("%s%w", prefix, ctx.Err())
 	}
-	return hint.Wrap(&awsError{msg: fmt.Sprintf("%sno answer within %v: %s", prefix, p.timeout, awsNetShort(err)), errs: []error{context.DeadlineExceeded, err}},
+	return hint.Wrap(&providerError{msg: fmt.Sprintf("%sno answer within %v: %s", prefix, p.timeout, netShort(err)), errs: []error{context.DeadlineExceeded, err}},
 		hints...)
 }
 
@@ -450,26 +449,3 @@ func awsShort(err error) string {
 	}
 	return err.Error()
 }
-
-// awsNetShort is the network error at the bottom of an SDK error.
-func awsNetShort(err error) string {
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return op.Error()
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return dns.Error()
-	}
-	return err.Error()
-}
-
-// awsError is a message written for the user over the SDK errors it
-// explains, which stay reachable with errors.Is and errors.As.
-type awsError struct {
-	msg  string
-	errs []error
-}
-
-func (e *awsError) Error() string   { return e.msg }
-func (e *awsError) Unwrap() []error { return e.errs }

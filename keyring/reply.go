@@ -1,9 +1,12 @@
 package keyring
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 )
 
 // maxReply bounds the body of a key service's reply. A KMS answer to
@@ -64,3 +67,32 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+// providerError is a message written for the user over the errors it
+// explains (an SDK's, the network's), which stay reachable with errors.Is
+// and errors.As.
+type providerError struct {
+	msg  string
+	errs []error
+}
+
+func (e *providerError) Error() string   { return e.msg }
+func (e *providerError) Unwrap() []error { return e.errs }
+
+// netShort is the part of a network error worth showing: the failed
+// operation or lookup, without the request around it.
+func netShort(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Error()
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.Error()
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}

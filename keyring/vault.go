@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -568,18 +567,18 @@ func (p *vaultProvider) transportError(ctx, callCtx context.Context, op string, 
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s%w", prefix, ctx.Err())
 	case callCtx.Err() != nil:
-		return hint.Wrap(&vaultError{msg: fmt.Sprintf("%sno answer within %v", prefix, p.opts.Timeout), errs: []error{context.DeadlineExceeded}}, netHint)
+		return hint.Wrap(&providerError{msg: fmt.Sprintf("%sno answer within %v", prefix, p.opts.Timeout), errs: []error{context.DeadlineExceeded}}, netHint)
 	case errors.As(err, &redirect):
 		return hint.Wrap(fmt.Errorf("%sthe server answered with a redirect to %s, which ksec does not follow (the token would go along)", prefix, redirect.to),
 			"name the active Vault node, or the load balancer in front of it, in the key URL")
 	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify):
-		return hint.Wrap(&vaultError{msg: prefix + "the server's TLS certificate is not trusted: " + vaultNetShort(err), errs: []error{err}},
+		return hint.Wrap(&providerError{msg: prefix + "the server's TLS certificate is not trusted: " + netShort(err), errs: []error{err}},
 			"set VAULT_CACERT to the file of the CA that signed Vault's certificate (VAULT_SKIP_VERIFY=true turns the check off: only ever for a test server)")
 	case errors.As(err, &recordHead), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		return hint.Wrap(&vaultError{msg: prefix + "the server does not speak TLS", errs: []error{err}},
+		return hint.Wrap(&providerError{msg: prefix + "the server does not speak TLS", errs: []error{err}},
 			"a Vault dev server on this machine listens on plain http: write the key URL with http://")
 	}
-	return hint.Wrap(&vaultError{msg: prefix + "cannot reach Vault at " + k.host() + ": " + vaultNetShort(err), errs: []error{err}}, netHint)
+	return hint.Wrap(&providerError{msg: prefix + "cannot reach Vault at " + k.host() + ": " + netShort(err), errs: []error{err}}, netHint)
 }
 
 // statusError explains a non-200 reply by its status and Vault's message.
@@ -624,7 +623,7 @@ func (p *vaultProvider) statusError(ctx context.Context, op string, k vaultKey, 
 	case strings.Contains(lower, "non-aead") || strings.Contains(lower, "key derivation"):
 		return hint.Wrap(fmt.Errorf("%sthe key cannot bind associated data: %s", prefix, msg), hintVaultKeyType)
 	case op == "decrypt" && strings.Contains(lower, "message authentication failed"):
-		return hint.Wrap(&vaultError{
+		return hint.Wrap(&providerError{
 			msg: fmt.Sprintf("%s: %sthe wrapped data key does not belong to Secret %s, or it was altered (%s)",
 				crypto.ErrIntegrity, prefix, scopeName(scope), msg),
 			errs: []error{crypto.ErrIntegrity},
@@ -692,30 +691,3 @@ func vaultMessage(msgs []string, secrets []string, token string) string {
 	}
 	return strings.ToValidUTF8(s, "?")
 }
-
-// vaultNetShort is the network error at the bottom of a client error.
-func vaultNetShort(err error) string {
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return op.Error()
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return dns.Error()
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
-}
-
-// vaultError is a message written for the user over the errors it
-// explains, which stay reachable with errors.Is and errors.As.
-type vaultError struct {
-	msg  string
-	errs []error
-}
-
-func (e *vaultError) Error() string   { return e.msg }
-func (e *vaultError) Unwrap() []error { return e.errs }

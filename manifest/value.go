@@ -144,7 +144,37 @@ func (st *Stream) CheckPayload(v *Value, p crypto.Payload) error {
 	if obviouslyOne(v, p) {
 		return nil
 	}
+	if p.Form == crypto.FormVerbatimAtEnd && !st.endsOutput(v) {
+		return errForeignPayload("it was sealed as the end of the file, and more follows it")
+	}
 	return st.checkParsed(v, p, text)
+}
+
+// endsOutput reports whether v's value ends the decrypted file: nothing
+// follows it, or only a line break and then a ksec block that runs to the
+// end of a file without a final line break (RemoveMetadata takes that line
+// break away with the block).
+func (st *Stream) endsOutput(v *Value) bool {
+	n := len(st.src)
+	if v.end == n {
+		return true
+	}
+	if st.src[n-1] == '\n' {
+		return false
+	}
+	after := st.nextLine(v.end)
+	if eol := strings.TrimSuffix(string(st.src[v.end:after]), "\n"); eol != "" && eol != "\r" {
+		return false
+	}
+	for _, s := range st.Secrets {
+		if s.metaKey == nil || s.mapping.Style&yaml.FlowStyle != 0 {
+			continue
+		}
+		if st.lineStart(st.nodeStart(s.metaKey)) == after && st.nextLine(st.nodeEnd(s.metaVal, s.metaKey.Column-1, false)) == n {
+			return true
+		}
+	}
+	return false
 }
 
 // checkParsed is CheckPayload's parsing check of text, p written back at v.
