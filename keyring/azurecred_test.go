@@ -225,14 +225,14 @@ func TestAzureCredChainFails(t *testing.T) {
 		"azure cli: not set up (az is not on PATH)")
 	require.Equal(t, []string{"ksec signs in like DefaultAzureCredential, trying in turn: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET; " +
 		"workload identity (AZURE_FEDERATED_TOKEN_FILE); a managed identity; az login. AZURE_TOKEN_CREDENTIALS (prod, dev or a credential's name) narrows the chain"}, hint.All(err))
-	require.Less(t, time.Since(start), 3*time.Second)
+	require.Less(t, time.Since(start), 10*time.Second)
 
 	// The failure is kept for the run: a second Secret does not sign in again.
 	start = time.Now()
 	_, err2 := p.AmbientIdentity().Unwrap(context.Background(), []keyring.Stanza{{Type: "azure", ID: v.KeyURL("k1"),
 		Wrapped: append([]byte{1, 32}, append([]byte(strings.Repeat("a", 32)), make([]byte, 256)...)...)}}, azureScope)
 	require.ErrorContains(t, err2, "could not get a token: no azure credential available")
-	require.Less(t, time.Since(start), 500*time.Millisecond)
+	require.Less(t, time.Since(start), 2*time.Second)
 }
 
 // fakeAz puts a shell script named az on PATH. It stands in for the Azure
@@ -278,12 +278,12 @@ func TestAzureCredCLI(t *testing.T) {
 		head + ` -c 70000 /dev/zero`:         "az printed more than 64 KiB",
 	} {
 		fakeAz(t, body)
-		start := time.Now()
-		p := keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: time.Second, Loopback: true})
+		// A limit no loaded machine meets by chance: each of these fails
+		// in its own way, not by the clock.
+		p := keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: 20 * time.Second, Loopback: true})
 		err := azureTokenError(t, v, p)
 		require.ErrorContains(t, err, want, body)
 		require.NotContains(t, err.Error(), "t-secret")
-		require.Less(t, time.Since(start), 4*time.Second, body)
 	}
 
 	// An az that hangs is stopped within the call's time limit.
@@ -292,5 +292,5 @@ func TestAzureCredCLI(t *testing.T) {
 	p := keyring.NewAzure(keyring.AzureOptions{Transport: v.TLS.Client(), Timeout: time.Second, Loopback: true})
 	_, err = azureRecipient(t, p, v.KeyURL("k1")).Wrap(context.Background(), dataKey(t), azureScope)
 	require.ErrorContains(t, err, "timed out after 1s")
-	require.Less(t, time.Since(start), 4*time.Second)
+	require.Less(t, time.Since(start), 9*time.Second, "stopped by the time limit, not by az's own end")
 }
