@@ -232,9 +232,6 @@ func otherField(field string) string {
 	return "data"
 }
 
-// sameValue reports whether two payloads of a field stand for the same
-// value: the same bytes for data (however the base64 was written), the same
-// string for stringData, or both null.
 // plainValue is the value a payload stands for, as Change.Value holds it:
 // a data value's decoded bytes, a stringData value's text.
 func plainValue(field string, p crypto.Payload) ([]byte, error) {
@@ -248,6 +245,9 @@ func plainValue(field string, p crypto.Payload) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(text)
 }
 
+// sameValue reports whether two payloads of a field stand for the same
+// value: the same bytes for data (however the base64 was written), the same
+// string for stringData, or both null.
 func sameValue(field string, a, b crypto.Payload) bool {
 	at, aNull, errA := manifest.PayloadText(a)
 	bt, bNull, errB := manifest.PayloadText(b)
