@@ -703,3 +703,24 @@ func TestMergeDropsTheUser(t *testing.T) {
 	require.Equal(t, strings.Replace(plain, "db.local", "new-host", 1), string(m.Bytes()))
 	require.NotEqual(t, dataKey(t, f, base), dataKey(t, f, res.Merged))
 }
+
+// A file without a final line break whose last value is a block scalar
+// (sealed as form 4, "verbatim at the end"): one side adds a key after it
+// (patch re-seals it so it keeps its value), the other changes another
+// key. The merge keeps every value as each side meant it.
+func TestMergeValueAtTheEnd(t *testing.T) {
+	f := newFixture(t)
+	const atEnd = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  user: admin\n  cert: |\n    line"
+	base := f.encrypt(atEnd, envelope.Recipients{Set: f.recipients(f.alice)})
+	require.Equal(t, atEnd, f.decrypt(base))
+	ours := f.patch(base, "user=from-ours")
+	st, err := manifest.Parse(base)
+	require.NoError(t, err)
+	theirs, err := envelope.Patch(f.ctx, st, f.kr, 0, []envelope.Change{{Field: "stringData", Key: "host", Value: []byte("new-host")}})
+	require.NoError(t, err)
+	for name, sides := range map[string][2][]byte{"ours first": {ours, theirs}, "theirs first": {theirs, ours}} {
+		res := f.merge(base, sides[0], sides[1])
+		require.False(t, res.Conflict, "%s: %v", name, res.Fallback)
+		require.Equal(t, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  user: from-ours\n  cert: line\n  host: new-host", f.decrypt(res.Merged), name)
+	}
+}
