@@ -15,6 +15,7 @@ func init() {
 	scriptCommands["tool"] = cmdTool
 	scriptCommands["argocd-generate"] = cmdArgoGenerate
 	scriptCommands["argocd-kustomize"] = cmdArgoKustomize
+	scriptCommands["repocopy"] = cmdRepoCopy
 }
 
 // gitopsTools are the real programs the GitOps scripts drive, built from
@@ -22,6 +23,7 @@ func init() {
 var gitopsTools = map[string]tooltest.Tool{
 	"kustomize": {Dir: "kustomize", Package: "sigs.k8s.io/kustomize/kustomize/v5"},
 	"helm":      {Dir: "helm", Package: "helm.sh/helm/v3/cmd/helm"},
+	"helm4":     {Dir: "helm4", Package: "helm.sh/helm/v4/cmd/helm"},
 }
 
 // tool NAME...: put the real NAME (kustomize, helm) on the script's PATH.
@@ -41,6 +43,33 @@ func cmdTool(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(os.Symlink(bin, filepath.Join(dir, name)))
 	}
 	ts.Setenv("PATH", dir+string(os.PathListSeparator)+ts.Getenv("PATH"))
+}
+
+// repocopy SRC DST: copy SRC, a file or a directory of files in the
+// repository (e.g. deploy/helm), to DST in the script's directory, as a
+// user's checkout of ksec would hold it.
+func cmdRepoCopy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: repocopy SRC DST")
+	}
+	src, dst := args[0], ts.MkAbs(args[1]) // src relative to the repository root
+	ts.Check(filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	}))
 }
 
 // argocd-generate PLUGIN: run the generate command of the Config Management
